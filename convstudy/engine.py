@@ -1,0 +1,285 @@
+"""The lockstep multi-seed engine.
+
+``simulate`` runs R replicates of one optimizer on one problem in lockstep, vectorised over
+replicates: parameters are an (R, d) array and every update rule acts on whole arrays.
+
+Randomness: replicate r draws its minibatches (and, with ``w0="random"``, its starting point)
+from its own generator, ``SeedSequence(seed, spawn_key=(r,))`` spawned into a sampling stream and
+an initialisation stream. That is exactly ``SeedSequence(seed).spawn(R)[r]``, so replicate r's
+trajectory is the same whether it runs alone, among 1000, or in any chunk of replicates.
+
+Divergence: after every update a replicate whose parameters or gradient are non-finite is marked
+diverged and frozen (its parameters and optimizer state stop changing); at every recorded step a
+replicate whose suboptimality exceeds ``divergence_bound`` is marked diverged too. Recorded values
+of a diverged replicate are NaN with ``diverged=True``; the other replicates go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_array, check_scalar
+from .optim import Optimizer, get_optimizer
+from .problems.base import Problem
+from .sampling import Sampler, batch_stream, check_batch_size, get_sampler
+from .schedules import Schedule, constant
+
+__all__ = ["simulate", "record_steps", "replicate_generators", "COLUMNS"]
+
+COLUMNS = ["replicate", "step", "samples", "loss", "subopt", "grad_norm_sq", "diverged"]
+
+
+def replicate_generators(seed: int, replicates: Iterable[int]) -> tuple[list, list]:
+    """(sampling, initialisation) generators of each replicate, from one seed.
+
+    Replicate r uses ``SeedSequence(seed, spawn_key=(r,))``, identical to the r-th child of
+    ``SeedSequence(seed).spawn(...)``; its two children seed the sampling and init streams.
+    """
+    sampling, init = [], []
+    for r in replicates:
+        s_sample, s_init = np.random.SeedSequence(seed, spawn_key=(int(r),)).spawn(2)
+        sampling.append(np.random.Generator(np.random.PCG64(s_sample)))
+        init.append(np.random.Generator(np.random.PCG64(s_init)))
+    return sampling, init
+
+
+def record_steps(
+    n_steps: int, record: str | Iterable[int] = "log", n_records: int = 60
+) -> np.ndarray:
+    """The update counts at which the engine records, always including 0 and ``n_steps``.
+
+    ``"log"``: about ``n_records`` integers log-spaced over [1, n_steps] plus 0 (duplicates
+    removed, so small runs record every step); ``"all"``: every step; or explicit steps.
+    """
+    owner = "record_steps"
+    if isinstance(record, str):
+        if record == "all":
+            return np.arange(n_steps + 1)
+        if record != "log":
+            raise ValueError(
+                f"The 'record' parameter of simulate must be 'log', 'all' or a list of steps. "
+                f"Got {record!r} instead."
+            )
+        n_records = check_scalar(n_records, "n_records", owner, kind=int, low=2, closed="left")
+        grid = np.unique(np.round(np.geomspace(1, max(n_steps, 1), n_records)).astype(np.int64))
+        return np.unique(np.concatenate([[0], grid[grid <= n_steps], [n_steps]]))
+    steps = check_array(record, "record", "simulate", ndim=1, dtype=np.int64)
+    if steps.size == 0 or steps.min() < 0 or steps.max() > n_steps:
+        raise ValueError(
+            f"The 'record' parameter of simulate must list steps in [0, n_steps={n_steps}]. "
+            f"Got {steps.tolist()[:10]} instead."
+        )
+    return np.unique(steps)
+
+
+def _initial_points(problem: Problem, w0, init_rngs: list, n_rep: int) -> np.ndarray:
+    if w0 is None:
+        return np.tile(problem.initial_point(), (n_rep, 1))
+    if isinstance(w0, str):
+        if w0 != "random":
+            raise ValueError(
+                f"The 'w0' parameter of simulate must be None, 'random' or an array of shape "
+                f"(d,) or (R, d). Got {w0!r} instead."
+            )
+        return np.stack([problem.random_initial_point(rng) for rng in init_rngs])
+    w0 = check_array(w0, "w0", "simulate", ndim=(1, 2))
+    if w0.ndim == 1:
+        w0 = check_array(w0, "w0", "simulate", shape=(problem.dim,))
+        return np.tile(w0, (n_rep, 1))
+    return check_array(w0, "w0", "simulate", shape=(n_rep, problem.dim)).copy()
+
+
+def _resolve(optimizer, schedule, sampler) -> tuple[Optimizer, Schedule, Sampler]:
+    if isinstance(optimizer, str):
+        optimizer = get_optimizer(optimizer)
+    elif not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"The 'optimizer' parameter of simulate must be an Optimizer or a name. "
+            f"Got {optimizer!r} instead."
+        )
+    if not isinstance(schedule, Schedule):
+        if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+            schedule = constant(schedule)
+        else:
+            raise TypeError(
+                f"The 'schedule' parameter of simulate must be a Schedule or a positive float "
+                f"(a constant step). Got {schedule!r} instead."
+            )
+    return optimizer, schedule, get_sampler(sampler)
+
+
+def simulate(
+    problem: Problem,
+    optimizer: Optimizer | str,
+    schedule: Schedule | float,
+    *,
+    n_steps: int,
+    sampler: Sampler | str = "reshuffle",
+    batch_size: int = 1,
+    n_replicates: int = 1,
+    replicates: Iterable[int] | None = None,
+    seed: int = 0,
+    record: str | Iterable[int] = "log",
+    n_records: int = 60,
+    w0=None,
+    divergence_bound: float | None = None,
+    record_iterates: bool = False,
+) -> pd.DataFrame:
+    """Run replicates of ``optimizer`` with step sizes ``schedule`` on ``problem`` in lockstep.
+
+    Parameters
+    ----------
+    problem : Problem
+        The finite-sum objective.
+    optimizer : Optimizer or str
+        An update rule from :mod:`convstudy.optim` (or its name, with default hyper-parameters).
+    schedule : Schedule or float
+        Step sizes eta_k, k = 0, 1, ... (a float means a constant step).
+    n_steps : int
+        Number of updates K.
+    sampler : {"reshuffle", "replacement", "cyclic", "full"} or Sampler
+        How minibatches are drawn (``"full"`` requires ``batch_size == N``).
+    batch_size : int
+        b in [1, N]: b = 1 is SGD, b = N with ``sampler="full"`` is batch gradient descent.
+    n_replicates : int
+        R, the number of independent replicates (ids 0..R-1), unless ``replicates`` is given.
+    replicates : iterable of int, optional
+        Explicit replicate ids to run (for chunking a large R); results for an id never depend
+        on the other ids run beside it.
+    seed : int
+        Root seed of every replicate's random streams.
+    record : "log", "all" or iterable of int
+        Steps at which full loss, suboptimality and squared gradient norm are recorded.
+    n_records : int
+        Approximate number of log-spaced records with ``record="log"``.
+    w0 : None, "random", array (d,) or (R, d)
+        Starting point(s): the problem's default, a random draw per replicate, or given.
+    divergence_bound : float, optional
+        A replicate whose f(w) - f* (or f(w) - f(w0) when f* is unknown) exceeds it is
+        marked diverged. Default: 1e6 * max(f(w0) - f*, 1) per replicate.
+    record_iterates : bool
+        Also record the parameters as columns ``w_0 .. w_{d-1}`` (for trajectory plots).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per replicate x recorded step with columns ``replicate, step, samples, loss,
+        subopt, grad_norm_sq, diverged``; ``subopt`` is f(w) - f* (NaN when f* is unknown).
+        ``frame.attrs`` holds the run's settings and its wall time in seconds.
+    """
+    owner = "simulate"
+    if not isinstance(problem, Problem):
+        raise TypeError(f"The 'problem' parameter of simulate must be a Problem. Got {problem!r}.")
+    optimizer, schedule, sampler = _resolve(optimizer, schedule, sampler)
+    n_steps = check_scalar(n_steps, "n_steps", owner, kind=int, low=0, closed="left")
+    batch_size = check_batch_size(sampler, batch_size, problem.n_samples, owner)
+    seed = check_scalar(seed, "seed", owner, kind=int, low=0, closed="left")
+    if replicates is None:
+        n_rep = check_scalar(n_replicates, "n_replicates", owner, kind=int, low=1, closed="left")
+        replicate_ids = np.arange(n_rep)
+    else:
+        replicate_ids = check_array(list(replicates), "replicates", owner, ndim=1, dtype=np.int64)
+        if replicate_ids.size == 0 or replicate_ids.min() < 0:
+            raise ValueError("The 'replicates' parameter of simulate must list ids >= 0.")
+    n_rep = replicate_ids.size
+    steps = record_steps(n_steps, record, n_records)
+    sample_rngs, init_rngs = replicate_generators(seed, replicate_ids)
+    w = _initial_points(problem, w0, init_rngs, n_rep)
+    etas = schedule(np.arange(n_steps))
+    if n_steps and not np.all(np.isfinite(etas) & (etas > 0)):
+        bad = etas[~(np.isfinite(etas) & (etas > 0))][0]
+        raise ValueError(
+            f"Schedule {schedule.label()} gave a step size {bad!r}; steps must be > 0."
+        )
+
+    f_star = problem.f_star
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0 = problem.loss(w)
+    ref = f0 - (f_star if f_star is not None else f0)
+    if divergence_bound is None:
+        bound = 1e6 * np.maximum(ref, 1.0)
+    else:
+        bound = np.full(n_rep, check_scalar(divergence_bound, "divergence_bound", owner, low=0.0))
+    offset = f_star if f_star is not None else f0
+
+    state = optimizer.init(w)
+    active = np.ones(n_rep, dtype=bool)
+    full = sampler.name == "full"
+    blocks = None if full else batch_stream(sampler, sample_rngs, problem.n_samples, batch_size)
+    block, pos = None, 0
+    rows: list[dict] = []
+    record_at = set(steps.tolist())
+    t0 = time.perf_counter()
+
+    def _record(k: int) -> None:
+        nonlocal active
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = problem.loss(w)
+            gsq = np.einsum("rd,rd->r", g_full := problem.grad(w), g_full)
+        bad = ~np.isfinite(loss) | ~np.isfinite(gsq) | (loss - offset > bound)
+        active &= ~bad
+        loss = np.where(active, loss, np.nan)
+        row = {
+            "replicate": replicate_ids,
+            "step": np.full(n_rep, k),
+            "samples": np.full(n_rep, k * batch_size, dtype=np.int64),
+            "loss": loss,
+            "subopt": loss - f_star if f_star is not None else np.full(n_rep, np.nan),
+            "grad_norm_sq": np.where(active, gsq, np.nan),
+            "diverged": ~active,
+        }
+        if record_iterates:
+            for j in range(problem.dim):
+                row[f"w_{j}"] = np.where(active, w[:, j], np.nan)
+        rows.append(row)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(n_steps + 1):
+            if k in record_at:
+                _record(k)
+            if k == n_steps:
+                break
+            if full:
+                g = problem.grad(w)
+            else:
+                if block is None or pos == block.shape[0]:
+                    block, pos = next(blocks), 0
+                g = problem.batch_grad(w, block[pos])
+                pos += 1
+            w_new, state_new = optimizer.update(g, w, state, float(etas[k]))
+            ok = active & np.isfinite(w_new).all(axis=1) & np.isfinite(g).all(axis=1)
+            active = ok
+            w = np.where(ok[:, None], w_new, w)
+            state = type(state)(
+                *(
+                    np.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+                    for new, old in zip(state_new, state)
+                )
+            )
+
+    frame = pd.DataFrame({key: np.concatenate([r[key] for r in rows]) for key in rows[0]})
+    frame = frame.sort_values(["replicate", "step"], kind="stable", ignore_index=True)
+    frame.attrs.update(
+        {
+            "problem": problem.name,
+            **{f"problem.{k}": v for k, v in problem.params().items() if k != "problem"},
+            "optimizer": optimizer.name,
+            **{f"optimizer.{k}": v for k, v in optimizer.hyperparams.items()},
+            "schedule": schedule.params()["schedule"],
+            **{f"schedule.{k}": v for k, v in schedule.params().items() if k != "schedule"},
+            "robbins_monro": schedule.robbins_monro,
+            "sampler": sampler.name,
+            "batch_size": batch_size,
+            "n_steps": n_steps,
+            "seed": seed,
+            "f_star": f_star,
+            "problem.mu": problem.mu,
+            "problem.L": problem.L,
+            "wall_time": time.perf_counter() - t0,
+        }
+    )
+    return frame

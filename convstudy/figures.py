@@ -1,0 +1,163 @@
+"""Seaborn figures shared by the studies: mean curves with CI bands, estimates with CIs, theory.
+
+Every figure says which interval it draws (benchopt #334): bands are 95% Student-t intervals of
+the mean over non-diverged replicates unless the caller says otherwise, and the number of
+replicates is in the legend title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = ["new_figure", "plot_mean_curves", "plot_estimates", "add_reference_line", "CI_NOTE"]
+
+CI_NOTE = "mean, band = 95% CI over replicates"
+
+
+def new_figure(
+    ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: float = 3.6, sharey: bool = False
+):
+    """A figure with the convstudy style (seaborn ``whitegrid``, ``notebook`` context)."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width * ncols, height * nrows),
+        squeeze=False,
+        sharey=sharey,
+        layout="constrained",
+    )
+    return fig, axes.ravel() if axes.size > 1 else axes[0, 0]
+
+
+def plot_mean_curves(
+    ax,
+    curves: pd.DataFrame,
+    *,
+    x: str,
+    hue: str | None = None,
+    logx: bool = True,
+    logy: bool = True,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    palette: str = "viridis",
+    legend_title: str | None = None,
+    style: str | None = None,
+):
+    """Mean curves with 95% CI bands from a :func:`convstudy.measures.mean_curve` frame.
+
+    ``curves`` has columns ``x, mean, ci_low, ci_high, n`` (and ``hue``); points with a
+    non-positive mean are dropped on a log axis. The legend title states R and the interval.
+    """
+    data = curves.copy()
+    if logy:
+        data = data[data["mean"] > 0]
+        data = data.assign(ci_low=data["ci_low"].where(data["ci_low"] > 0, data["mean"] / 10))
+    if logx:
+        data = data[data[x] > 0]
+    levels = list(dict.fromkeys(data[hue])) if hue else [None]
+    colors = sns.color_palette(palette, len(levels))
+    for level, color in zip(levels, colors):
+        part = data if hue is None else data[data[hue] == level]
+        ax.plot(
+            part[x],
+            part["mean"],
+            color=color,
+            label=None if hue is None else str(level),
+            lw=1.6,
+            ls="-" if style is None else style,
+        )
+        ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=color, alpha=0.2, lw=0)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if hue:
+        n = int(data["n"].max()) if "n" in data and len(data) else 0
+        ax.legend(
+            title=f"{legend_title or hue} (R={n}; {CI_NOTE})",
+            fontsize="small",
+            title_fontsize="small",
+        )
+    return ax
+
+
+def plot_estimates(
+    ax,
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    low: str = "ci_low",
+    high: str = "ci_high",
+    hue: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    palette: str = "deep",
+    note: str = "error bars = 95% CI",
+):
+    """Point estimates with asymmetric CI error bars (fitted slopes, hitting times, ...)."""
+    levels = list(dict.fromkeys(table[hue])) if hue else [None]
+    colors = sns.color_palette(palette, len(levels))
+    for level, color in zip(levels, colors):
+        part = table if hue is None else table[table[hue] == level]
+        yv = part[y].to_numpy(float)
+        err = np.vstack([yv - part[low].to_numpy(float), part[high].to_numpy(float) - yv])
+        err = np.where(np.isfinite(err), np.maximum(err, 0), 0)
+        ax.errorbar(
+            part[x],
+            yv,
+            yerr=err,
+            fmt="o-",
+            color=color,
+            capsize=3,
+            ms=4,
+            label=None if hue is None else str(level),
+        )
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    if hue:
+        ax.legend(title=f"{hue} ({note})", fontsize="small", title_fontsize="small")
+    elif note:
+        ax.text(
+            0.99,
+            0.01,
+            note,
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize="x-small",
+            color="0.3",
+        )
+    return ax
+
+
+def add_reference_line(
+    ax, x: Sequence[float], y: Sequence[float], label: str, *, color: str = "black", ls: str = "--"
+):
+    """Overlay a theoretical prediction (dashed) and add it to the legend."""
+    ax.plot(x, y, color=color, ls=ls, lw=1.2, label=label)
+    ax.legend(fontsize="small", title_fontsize="small")
+    return ax

@@ -1,0 +1,76 @@
+"""Writing results: atomic files, tables (CSV + Markdown), figures (PNG + SVG), study READMEs.
+
+Every file is written to a temporary name in the same folder and then renamed over the target
+(``os.replace`` is atomic on POSIX), so an interrupted run never leaves a truncated file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["atomic_write", "write_table", "write_figure", "markdown_table", "FIGURE_FORMATS"]
+
+FIGURE_FORMATS = ("png", "svg")
+# fixed SVG ids and no timestamps: the same figure gives the same bytes
+matplotlib.rcParams["svg.hashsalt"] = "convstudy"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` then atomically rename the temporary file to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A GitHub-flavoured Markdown table with floats to 4 significant digits."""
+    return frame.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def write_table(frame: pd.DataFrame, folder: str | os.PathLike, stem: str) -> list[Path]:
+    """Write ``stem.csv`` (full precision) and ``stem.md`` into ``folder``."""
+    folder = Path(folder)
+    csv = atomic_write(folder / f"{stem}.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    md = atomic_write_text(folder / f"{stem}.md", markdown_table(frame) + "\n")
+    return [csv, md]
+
+
+def write_figure(fig, folder: str | os.PathLike, stem: str, dpi: int = 110) -> list[Path]:
+    """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps), then close it."""
+    folder = Path(folder)
+    paths = []
+    for fmt in FIGURE_FORMATS:
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        paths.append(
+            atomic_write(
+                folder / f"{stem}.{fmt}",
+                lambda tmp, fmt=fmt, meta=meta: fig.savefig(
+                    tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta
+                ),
+            )
+        )
+    plt.close(fig)
+    return paths
