@@ -13,6 +13,7 @@ Conventions
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -66,8 +67,10 @@ def mean_ci(values: np.ndarray, level: float = 0.95, axis: int = 0) -> tuple:
     """Mean, standard error and Student-t CI of ``values`` along ``axis`` (NaN ignored)."""
     values = np.asarray(values, dtype=float)
     n = np.sum(np.isfinite(values), axis=axis)
-    mean = np.nanmean(values, axis=axis)
-    sem = np.nanstd(values, axis=axis, ddof=1) / np.sqrt(n)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN or single values: NaN out
+        mean = np.nanmean(values, axis=axis)
+        sem = np.nanstd(values, axis=axis, ddof=1) / np.sqrt(n)
     half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sem
     return mean, sem, mean - half, mean + half, n
 
@@ -182,13 +185,15 @@ def mean_curve_hitting_time(
     point = _first_crossing(xs, Y.mean(axis=0)[None], eps)[0]
     boots = bootstrap_replicates(Y, lambda c: _first_crossing(xs, c, eps), n_boot=n_boot, seed=seed)
     boots_inf = np.where(np.isnan(boots), np.inf, boots)
-    q = np.quantile(boots_inf, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    # hitting times are discrete and may be inf: take order statistics, no interpolation
+    q_low = np.quantile(boots_inf, 0.5 - level / 2, axis=0, method="lower")
+    q_high = np.quantile(boots_inf, 0.5 + level / 2, axis=0, method="higher")
     return pd.DataFrame(
         {
             "eps": eps,
             "hit": point,
-            "ci_low": q[0],
-            "ci_high": q[1],
+            "ci_low": q_low,
+            "ci_high": q_high,
             "censored": np.isnan(point),
             "p_censored": np.isnan(boots).mean(axis=0),
             "n": Y.shape[0],

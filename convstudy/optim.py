@@ -704,9 +704,7 @@ def rprop(
 
     def init(w: np.ndarray) -> RpropState:
         w = _init_w(w, "rprop.init")
-        return RpropState(
-            count=_zero_count(w), prev=np.zeros_like(w), step_size=np.zeros_like(w)
-        )
+        return RpropState(count=_zero_count(w), prev=np.zeros_like(w), step_size=np.zeros_like(w))
 
     def update(
         g: np.ndarray, w: np.ndarray, state: RpropState, lr: float

@@ -57,8 +57,9 @@ def ref_sgd(w, gs, lrs, momentum=0.0, dampening=0.0, nesterov=False, weight_deca
     return out
 
 
-def ref_adagrad(w, gs, lrs, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                weight_decay=0.0):  # fmt: skip
+def ref_adagrad(
+    w, gs, lrs, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, weight_decay=0.0
+):
     out, s = [], initial_accumulator_value
     for t, (g, lr) in enumerate(zip(gs, lrs), start=1):
         g = g + weight_decay * w
@@ -69,8 +70,7 @@ def ref_adagrad(w, gs, lrs, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-
     return out
 
 
-def ref_rmsprop(w, gs, lrs, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
-                weight_decay=0.0):  # fmt: skip
+def ref_rmsprop(w, gs, lrs, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0):
     out, v, gbar, b = [], 0.0, 0.0, 0.0
     for g, lr in zip(gs, lrs):
         g = g + weight_decay * w
@@ -89,8 +89,9 @@ def ref_rmsprop(w, gs, lrs, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
     return out
 
 
-def ref_adam(w, gs, lrs, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, weight_decay=0.0,
-             bias_correction=True):  # fmt: skip
+def ref_adam(
+    w, gs, lrs, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, weight_decay=0.0, bias_correction=True
+):
     b1, b2 = betas
     out, m, v, vmax = [], 0.0, 0.0, 0.0
     for t, (g, lr) in enumerate(zip(gs, lrs), start=1):

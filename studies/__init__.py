@@ -1,0 +1,1 @@
+"""Built-in studies: one module per study, each defining ``study``."""
