@@ -22,13 +22,20 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ._validation import check_array, check_scalar
+from ._validation import check_array, check_option, check_scalar
 from .optim import Optimizer, get_optimizer
 from .problems.base import Problem
 from .sampling import Sampler, batch_stream, check_batch_size, get_sampler
 from .schedules import Schedule, constant
 
-__all__ = ["simulate", "record_steps", "replicate_generators", "COLUMNS"]
+__all__ = [
+    "simulate",
+    "record_steps",
+    "replicate_generators",
+    "fast_path_reason",
+    "COLUMNS",
+    "ENGINES",
+]
 
 COLUMNS = ["replicate", "step", "samples", "loss", "subopt", "grad_norm_sq", "diverged"]
 
@@ -112,6 +119,80 @@ def _resolve(optimizer, schedule, sampler) -> tuple[Optimizer, Schedule, Sampler
     return optimizer, schedule, get_sampler(sampler)
 
 
+ENGINES = ("auto", "numpy", "fast")
+
+
+class _NumpyStepper:
+    """The reference path: one vectorised numpy update of all replicates per Python iteration.
+
+    Works for any :class:`Problem` and :class:`Optimizer`. Minibatches come from
+    :func:`batch_stream`; an update that makes a replicate's gradient or parameters non-finite
+    is discarded for that replicate and the replicate is frozen (``active`` cleared).
+    """
+
+    def __init__(self, problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs):
+        self.problem, self.optimizer, self.etas = problem, optimizer, etas
+        self.w, self.state = w, state
+        self.full = sampler.name == "full"
+        self.blocks = (
+            None if self.full else batch_stream(sampler, sample_rngs, problem.n_samples, batch_size)
+        )
+        self.block, self.pos = None, 0
+
+    def advance(self, k_from: int, k_to: int, active: np.ndarray) -> None:
+        """Run updates k_from .. k_to - 1; clears ``active`` for replicates that blow up."""
+        problem, optimizer = self.problem, self.optimizer
+        w, state = self.w, self.state
+        for k in range(k_from, k_to):
+            if self.full:
+                g = problem.grad(w)
+            else:
+                if self.block is None or self.pos == self.block.shape[0]:
+                    self.block, self.pos = next(self.blocks), 0
+                g = problem.batch_grad(w, self.block[self.pos])
+                self.pos += 1
+            w_new, state_new = optimizer.update(g, w, state, float(self.etas[k]))
+            ok = active & np.isfinite(w_new).all(axis=1) & np.isfinite(g).all(axis=1)
+            active[:] = ok
+            w = np.where(ok[:, None], w_new, w)
+            state = type(state)(
+                *(
+                    np.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+                    for new, old in zip(state_new, state)
+                )
+            )
+        self.w, self.state = w, state
+
+    def close(self) -> None:
+        self.blocks = None
+
+
+def fast_path_reason(problem: Problem, optimizer: Optimizer | str, sampler: Sampler | str):
+    """Why the compiled fast path cannot run this combination, or ``None`` if it can."""
+    if isinstance(optimizer, str):
+        optimizer = get_optimizer(optimizer)
+    try:
+        from ._fast import unsupported_reason
+    except ImportError as exc:  # numba missing or broken
+        return f"the compiled kernels cannot be imported ({exc})"
+    return unsupported_reason(problem, optimizer, get_sampler(sampler))
+
+
+def _choose_engine(engine: str, problem, optimizer, sampler) -> str:
+    """'fast' or 'numpy' for engine='auto'|'numpy'|'fast' (refusing 'fast' when unsupported)."""
+    if engine == "numpy":
+        return "numpy"
+    reason = fast_path_reason(problem, optimizer, sampler)
+    if reason is None:
+        return "fast"
+    if engine == "fast":
+        raise ValueError(
+            f"The 'engine' parameter of simulate is 'fast' but the fast path cannot run this "
+            f"simulation: {reason}. Use engine='numpy' or 'auto'."
+        )
+    return "numpy"
+
+
 def simulate(
     problem: Problem,
     optimizer: Optimizer | str,
@@ -128,6 +209,7 @@ def simulate(
     w0=None,
     divergence_bound: float | None = None,
     record_iterates: bool = False,
+    engine: str = "auto",
 ) -> pd.DataFrame:
     """Run replicates of ``optimizer`` with step sizes ``schedule`` on ``problem`` in lockstep.
 
@@ -163,6 +245,12 @@ def simulate(
         marked diverged. Default: 1e6 * max(f(w0) - f*, 1) per replicate.
     record_iterates : bool
         Also record the parameters as columns ``w_0 .. w_{d-1}`` (for trajectory plots).
+    engine : {"auto", "numpy", "fast"}
+        ``"numpy"``: the vectorised numpy path (any problem and optimizer). ``"fast"``: the
+        compiled kernels of :mod:`convstudy._fast` (built-in linear and tanh-network problems
+        with built-in optimizers; ``ValueError`` otherwise). ``"auto"`` (default): fast when
+        supported, numpy otherwise. Both give the same trajectories to rounding (1e-12
+        relative) from the same seed; ``frame.attrs["engine"]`` says which ran.
 
     Returns
     -------
@@ -175,6 +263,7 @@ def simulate(
     if not isinstance(problem, Problem):
         raise TypeError(f"The 'problem' parameter of simulate must be a Problem. Got {problem!r}.")
     optimizer, schedule, sampler = _resolve(optimizer, schedule, sampler)
+    engine = check_option(engine, "engine", owner, ENGINES)
     n_steps = check_scalar(n_steps, "n_steps", owner, kind=int, low=0, closed="left")
     batch_size = check_batch_size(sampler, batch_size, problem.n_samples, owner)
     seed = check_scalar(seed, "seed", owner, kind=int, low=0, closed="left")
@@ -208,20 +297,25 @@ def simulate(
 
     state = optimizer.init(w)
     active = np.ones(n_rep, dtype=bool)
-    full = sampler.name == "full"
-    blocks = None if full else batch_stream(sampler, sample_rngs, problem.n_samples, batch_size)
-    block, pos = None, 0
+    path = _choose_engine(engine, problem, optimizer, sampler)
+    if path == "fast":
+        from ._fast import FastStepper
+
+        stepper = FastStepper(problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs)
+    else:
+        stepper = _NumpyStepper(
+            problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs
+        )
     rows: list[dict] = []
-    record_at = set(steps.tolist())
     t0 = time.perf_counter()
 
     def _record(k: int) -> None:
-        nonlocal active
+        w = stepper.w
         with np.errstate(over="ignore", invalid="ignore"):
             loss = problem.loss(w)
             gsq = np.einsum("rd,rd->r", g_full := problem.grad(w), g_full)
         bad = ~np.isfinite(loss) | ~np.isfinite(gsq) | (loss - offset > bound)
-        active &= ~bad
+        active[bad] = False
         loss = np.where(active, loss, np.nan)
         row = {
             "replicate": replicate_ids,
@@ -237,29 +331,17 @@ def simulate(
                 row[f"w_{j}"] = np.where(active, w[:, j], np.nan)
         rows.append(row)
 
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(n_steps + 1):
-            if k in record_at:
-                _record(k)
-            if k == n_steps:
-                break
-            if full:
-                g = problem.grad(w)
-            else:
-                if block is None or pos == block.shape[0]:
-                    block, pos = next(blocks), 0
-                g = problem.batch_grad(w, block[pos])
-                pos += 1
-            w_new, state_new = optimizer.update(g, w, state, float(etas[k]))
-            ok = active & np.isfinite(w_new).all(axis=1) & np.isfinite(g).all(axis=1)
-            active = ok
-            w = np.where(ok[:, None], w_new, w)
-            state = type(state)(
-                *(
-                    np.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
-                    for new, old in zip(state_new, state)
-                )
-            )
+    # Record after k updates for every k in the grid; updates past the last record are not run
+    # (they could not change the output).
+    try:
+        done = 0
+        for k in steps.tolist():
+            with np.errstate(over="ignore", invalid="ignore"):
+                stepper.advance(done, k, active)
+            done = k
+            _record(k)
+    finally:
+        stepper.close()
 
     frame = pd.DataFrame({key: np.concatenate([r[key] for r in rows]) for key in rows[0]})
     frame = frame.sort_values(["replicate", "step"], kind="stable", ignore_index=True)
@@ -280,6 +362,7 @@ def simulate(
             "problem.mu": problem.mu,
             "problem.L": problem.L,
             "wall_time": time.perf_counter() - t0,
+            "engine": path,
         }
     )
     return frame

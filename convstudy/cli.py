@@ -1,0 +1,440 @@
+"""The ``convstudy`` command (also ``python -m convstudy``).
+
+Subcommands: ``list``, ``run``, ``report``, ``claims``, ``reproduce``, ``bench``.
+
+Exit status: 0 success; 1 when a study failed (its traceback is printed, the other studies
+still run, finished cells stay cached) or, with ``--strict``, when a claim is not reproduced;
+2 for a usage error (unknown study, bad number, a study file that does not import, an invalid
+grid, an unreachable Dask scheduler), printed as one line ``convstudy: error: ...`` on stderr;
+130 when interrupted (rerun the same command to resume from the cache).
+Set ``CONVSTUDY_TRACEBACK=1`` to see the traceback behind a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main", "build_parser"]
+
+PROG = "convstudy"
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``convstudy: error: ...`` and exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 (argparse API)
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())}\n")
+
+
+def _int_at_least(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+_positive = _int_at_least(1, "an integer >= 1")
+_non_negative = _int_at_least(0, "an integer >= 0")
+
+
+def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> None:
+    """Options shared by run, claims and reproduce: size, seed, output, cache, executor."""
+    p.add_argument("--quick", action="store_true", help="reduced grids and budgets (a first look)")
+    if replicates:
+        p.add_argument(
+            "--replicates",
+            type=_positive,
+            metavar="R",
+            help="replicates per condition (default: the study's own, smaller with --quick)",
+        )
+    p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help="study seed (0)")
+    p.add_argument(
+        "--out", default="reports", metavar="DIR", help="reports folder (default: reports)"
+    )
+    p.add_argument("--fresh", action="store_true", help="recompute every cell (ignore the cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--jobs", type=_positive, default=1, metavar="N", help="local worker processes (1)"
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=_positive,
+        metavar="C",
+        help="replicates per task (default: all of a condition's replicates in one task)",
+    )
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run tasks on this Dask cluster"
+    )
+    dask.add_argument(
+        "--dask-local", type=_positive, metavar="N", help="run on a local Dask cluster of N workers"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convstudy`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Empirical convergence analysis of gradient methods over many seeds: "
+        "studies, claims with confidence intervals, and a report.",
+        epilog="Start with `convstudy reproduce --quick`. "
+        "Set CONVSTUDY_TRACEBACK=1 to see tracebacks behind one-line errors.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("list", help="the built-in studies and the claims each checks")
+
+    run = sub.add_parser(
+        "run",
+        help="run studies (built-in names or .py files)",
+        description="Compute (or load from the cache), analyse and write each study to "
+        "OUT/<study>/: runs.parquet, tables, figures, claims.csv, README.md.",
+    )
+    run.add_argument(
+        "studies", nargs="+", metavar="STUDY", help="a built-in study name or a .py study file"
+    )
+    _add_execution(run)
+
+    report = sub.add_parser(
+        "report",
+        help="rebuild OUT/index.md and OUT/index.html",
+        description="Rebuild the report index from the files under OUT (nothing is recomputed).",
+    )
+    report.add_argument(
+        "--out", default="reports", metavar="DIR", help="reports folder (default: reports)"
+    )
+
+    claims = sub.add_parser(
+        "claims",
+        help="measure every claim; write OUT/claims.csv and OUT/claims.md",
+        description="Run the studies that check claims (reusing the cache), print the claims "
+        "table and write OUT/claims.csv and OUT/claims.md.",
+    )
+    claims.add_argument(
+        "studies",
+        nargs="*",
+        metavar="STUDY",
+        help="studies to include (default: every built-in study that checks a claim)",
+    )
+    claims.add_argument(
+        "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
+    )
+    _add_execution(claims)
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="the main job: every study, then the claims, then the report",
+        description="Run every study (or the given ones), write the claims table and rebuild "
+        "the report index.",
+    )
+    reproduce.add_argument(
+        "studies", nargs="*", metavar="STUDY", help="studies to run (default: every built-in)"
+    )
+    reproduce.add_argument(
+        "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
+    )
+    _add_execution(reproduce)
+
+    sub.add_parser(
+        "bench",
+        help="throughput and scaling benchmarks (see `convstudy bench --help`)",
+        add_help=False,
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _load(names: Sequence[str]):
+    from .registry import load_study
+
+    studies = [load_study(n) for n in names]
+    seen: dict[str, str] = {}
+    for name, study in zip(names, studies):
+        if study.name in seen and seen[study.name] != name:
+            raise UsageError(
+                f"{name!r} and {seen[study.name]!r} both define a study named {study.name!r}."
+            )
+        seen[study.name] = name
+    return list({s.name: s for s in studies}.values())
+
+
+def _builtin_studies(with_claims: bool = False) -> tuple[list, list[str]]:
+    """Every built-in study (that checks a claim); one that fails to import is reported in one
+    line and listed as failed, and the others go on."""
+    from .registry import list_studies, load_study
+
+    studies, failed = [], []
+    for name in list_studies():
+        try:
+            studies.append(load_study(name))
+        except ValueError as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            failed.append(name)
+    if with_claims:
+        studies = [s for s in studies if s.claims]
+    if not studies:
+        raise UsageError(
+            "no built-in studies found" + (" that check claims" if with_claims else "")
+        )
+    return studies, failed
+
+
+def _studies_of(args, with_claims: bool = False) -> tuple[list, list[str]]:
+    """The studies named on the command line, or else the built-in ones."""
+    if args.studies:
+        return _load(args.studies), []
+    return _builtin_studies(with_claims)
+
+
+def _executor(args):
+    from .runner import get_executor
+
+    try:
+        return get_executor(args.jobs, args.scheduler, args.dask_local)
+    except ImportError as exc:  # dask missing: the message says how to install it
+        raise UsageError(str(exc)) from exc
+
+
+def _summary(result) -> str:
+    checks = result.analysis.checks
+    verdicts = ""
+    if checks:
+        from .claims import checks_frame
+        from .report import verdict_counts
+
+        counts = verdict_counts(checks_frame(checks))
+        verdicts = "; " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    n, c = result.n_computed, result.n_cached
+    return (
+        f"{result.study.name}: {n} cell{'s' * (n != 1)} computed, {c} from cache, "
+        f"{result.wall_time:.1f} s -> {result.folder}{verdicts}"
+    )
+
+
+def _check_sizes(studies, args) -> None:
+    """Validate every study's size and grid before running any (one-line errors)."""
+    for study in studies:
+        study.grid(study.scale(args.quick, getattr(args, "replicates", None)))
+
+
+def _run_all(studies, args) -> tuple[list, list[str]]:
+    """Run each study with the shared options, printing one summary line per study.
+
+    A study that fails is reported with its traceback and skipped; the others still run.
+    Returns the results and the names of the studies that failed.
+    """
+    from .runner import run_study
+
+    _check_sizes(studies, args)
+    executor = _executor(args)
+    results, failed = [], []
+    try:
+        for study in studies:
+            try:
+                result = run_study(
+                    study,
+                    quick=args.quick,
+                    replicates=getattr(args, "replicates", None),
+                    seed=args.seed,
+                    out=args.out,
+                    executor=executor,
+                    fresh=args.fresh,
+                    quiet=args.quiet,
+                    chunk_size=args.chunk_size,
+                )
+            except ConnectionError:  # the cluster is gone: no point going on
+                raise
+            except Exception:
+                print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
+                traceback.print_exc()
+                failed.append(study.name)
+                continue
+            print(_summary(result), flush=True)
+            results.append(result)
+    finally:
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()
+    return results, failed
+
+
+def _report_failures(failed: list[str], n_studies: int) -> int:
+    """Exit status 1 with one line naming the failed studies (their tracebacks came first)."""
+    if not failed:
+        return 0
+    print(
+        f"{PROG}: {len(failed)} of {n_studies} studies failed: {', '.join(failed)} "
+        "(errors above; finished cells are cached)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _claims_of(results):
+    import pandas as pd
+
+    from .claims import checks_frame
+    from .report import order_checks
+
+    frames = []
+    for result in results:
+        frame = checks_frame(result.analysis.checks)
+        if len(frame):
+            frames.append(frame.assign(study=result.study.name))
+    if not frames:
+        return order_checks(checks_frame([]))
+    return order_checks(pd.concat(frames, ignore_index=True))
+
+
+def _write_and_print_claims(results, args) -> int:
+    from .report import claims_summary, claims_terminal_table, write_claims
+
+    claims = _claims_of(results)
+    paths = write_claims(claims, args.out)
+    print()
+    print(claims_terminal_table(claims))
+    print()
+    print(claims_summary(claims))
+    print(f"wrote {paths[0]} and {paths[1]}")
+    failed = int((claims["verdict"] == "not reproduced").sum())
+    if args.strict and failed:
+        print(f"{PROG}: {failed} claim check(s) not reproduced (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from .registry import list_studies, load_study
+
+    names = list_studies()
+    if not names:
+        print("No built-in studies found.")
+        return 0
+    rows = []
+    for name in names:
+        try:
+            study = load_study(name)
+        except ValueError as exc:
+            rows.append((name, "-", f"(failed to load: {exc})"))
+            continue
+        claims = ",".join(str(c) for c in study.claims) or "-"
+        rows.append((name, claims, study.title))
+    width = max(len(r[0]) for r in rows)
+    cwidth = max(len("claims"), *(len(r[1]) for r in rows))
+    print(f"{'study':<{width}}  {'claims':<{cwidth}}  title")
+    for name, claims, title in rows:
+        print(f"{name:<{width}}  {claims:<{cwidth}}  {title}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    studies = _load(args.studies)
+    _, failed = _run_all(studies, args)
+    return _report_failures(failed, len(studies))
+
+
+def _cmd_report(args) -> int:
+    from .report import build_index
+
+    paths = build_index(args.out)
+    print(f"wrote {paths[0]} and {paths[1]}")
+    return 0
+
+
+def _cmd_claims(args) -> int:
+    studies, broken = _studies_of(args, with_claims=True)
+    results, failed = _run_all(studies, args)
+    status = _write_and_print_claims(results, args)
+    return _report_failures(broken + failed, len(studies) + len(broken)) or status
+
+
+def _cmd_reproduce(args) -> int:
+    from .report import build_index
+
+    studies, broken = _studies_of(args)
+    results, failed = _run_all(studies, args)
+    status = _write_and_print_claims(results, args)
+    paths = build_index(args.out)
+    print(f"wrote {paths[0]} and {paths[1]}")
+    return _report_failures(broken + failed, len(studies) + len(broken)) or status
+
+
+def _cmd_bench(argv: list[str]) -> int:
+    import importlib
+
+    try:
+        bench = importlib.import_module("convstudy.bench")
+    except ImportError as exc:
+        raise UsageError(f"the benchmarks are not available ({exc})") from exc
+    status = bench.main(argv)
+    return int(status or 0)
+
+
+_COMMANDS = {
+    "list": _cmd_list,
+    "run": _cmd_run,
+    "report": _cmd_report,
+    "claims": _cmd_claims,
+    "reproduce": _cmd_reproduce,
+}
+
+
+def _fail(message: str, exc: BaseException | None = None) -> int:
+    if exc is not None and os.environ.get("CONVSTUDY_TRACEBACK"):
+        raise exc
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``convstudy`` command and return its exit status (see the module docstring:
+    0 ok, 1 a study failed or --strict found a claim not reproduced, 2 usage error,
+    130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "bench":
+            return _cmd_bench(argv[1:])
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error already printed
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        if args.command is None:
+            return _fail(f"choose a command: {', '.join([*_COMMANDS, 'bench'])} (see --help)")
+        if getattr(args, "out", None) is not None and Path(args.out).exists():
+            if not Path(args.out).is_dir():
+                raise UsageError(f"--out {args.out!r} exists and is not a folder")
+        return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        return _fail(str(exc), exc)
+    except (ValueError, TypeError) as exc:  # our validators: the message names the argument
+        return _fail(str(exc), exc)
+    except ConnectionError as exc:  # an unreachable Dask scheduler, or one without workers
+        return _fail(str(exc), exc)
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG}: interrupted; finished cells are cached, rerun the command to resume.",
+            file=sys.stderr,
+        )
+        return 130

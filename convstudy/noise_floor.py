@@ -1,0 +1,320 @@
+"""The noise floor of SGD: exact predictions on least squares, and how to measure and compare it.
+
+With a constant step eta, SGD does not converge: E[f(w_k)] - f* settles at a level that grows with
+eta (Bottou, Curtis & Nocedal 2018, Thm 4.6: the bound eta L M / (2 c mu) is proportional to eta).
+This module gives
+
+- the **exact** first and second moments of SGD with minibatches drawn with replacement on a
+  least-squares problem (:class:`LeastSquaresSGDMoments`): the expected suboptimality curve under
+  any schedule, the stationary noise floor for a constant step, its first-order approximation
+  eta tr(Sigma) / (4 b), and the largest step for which the second moment stays bounded;
+- the measurement of a plateau from runs (:func:`time_average`: a per-replicate time average over
+  the stationary tail) and a power-law fit of plateau levels against eta with a bootstrap CI
+  (:func:`fit_power_law`);
+- comparisons between conditions: the ratio of two means with a bootstrap CI
+  (:func:`ratio_of_means`) and the share of replicates that diverged with a Wilson interval
+  (:func:`proportion_ci`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._validation import check_array, check_scalar
+from .measures import curve_matrix, ols_slope
+from .problems.linear import LeastSquares
+
+__all__ = [
+    "LeastSquaresSGDMoments",
+    "time_average",
+    "fit_power_law",
+    "ratio_of_means",
+    "proportion_ci",
+]
+
+
+def _symmetric_basis(d: int) -> np.ndarray:
+    """Orthonormal basis (d*d, d(d+1)/2) of the row-major vectorised symmetric d x d matrices."""
+    cols = []
+    for a in range(d):
+        for b in range(a, d):
+            v = np.zeros((d, d))
+            if a == b:
+                v[a, a] = 1.0
+            else:
+                v[a, b] = v[b, a] = np.sqrt(0.5)
+            cols.append(v.ravel())
+    return np.array(cols).T
+
+
+@dataclass(frozen=True)
+class LeastSquaresSGDMoments:
+    r"""Exact moments of minibatch SGD with replacement on least squares.
+
+    Problem: f(w) = 1/(2N) ||X w - y||^2 + lam/2 ||w||^2 (a :class:`LeastSquares`, which includes
+    ``quadratic`` and ``ridge``), per-sample gradients g_i(w) = A_i e + xi_i with e = w - w*,
+    A_i = x_i x_i^T + lam I and xi_i = g_i(w*) (mean zero over i). SGD draws b indices
+    uniformly with replacement at every step (``sampler="replacement"``) and updates
+    e' = (I - eta A_B) e - eta xi_B, where A_B, xi_B are batch means. Taking expectations over
+    the batch, independent of e, the mean m = E[e] and second moment P = E[e e^T] obey exactly::
+
+        m' = (I - eta H) m,                         H = E[A_i] (the Hessian of f),
+        P' = P - eta (H P + P H) + eta^2 (H P H + V(P) / b)
+             + eta^2 / b (Sigma + C(m) + C(m)^T),
+
+    with V(P) = E[x x^T P x x^T] - H0 P H0 (H0 = X^T X / N), Sigma = E[xi xi^T] the gradient
+    noise covariance at w*, and C(m) = E[(x_i . m) x_i xi_i^T] (zero once m = 0). Since f is
+    quadratic with grad f(w*) = 0, E[f(w_k)] - f* = tr(H P_k) / 2 exactly.
+
+    Constant step: the stationary P solves eta (H P + P H) - eta^2 (H P H + V(P)/b) =
+    eta^2 Sigma / b, and to first order in eta, E[f] - f* = eta tr(Sigma) / (4 b): the noise floor
+    is proportional to eta (cf. Bottou, Curtis & Nocedal 2018, Thm 4.6, which bounds it by
+    eta L M / (2 mu)). The second moment stays bounded iff the spectral radius of the linear map
+    P -> E[(I - eta A_B) P (I - eta A_B)] is below 1, which holds exactly for eta below
+    :meth:`mean_square_step_limit` (never above 2/L, the limit of gradient descent).
+
+    Build with :meth:`from_problem`. Cost: O(N d^4) once, then O(d^4) per step.
+    """
+
+    hessian: np.ndarray
+    noise_cov: np.ndarray
+    batch_size: int
+    _k1: np.ndarray  # vec(H P + P H) = k1 vec(P)
+    _k2: np.ndarray  # vec(H P H + V(P)/b) = k2 vec(P)
+    _cross: np.ndarray  # vec(C(m) + C(m)^T) = m @ cross
+
+    @classmethod
+    def from_problem(cls, problem: LeastSquares, batch_size: int = 1) -> LeastSquaresSGDMoments:
+        """The exact moment recursion of SGD with ``batch_size`` on a least-squares ``problem``."""
+        owner = "LeastSquaresSGDMoments"
+        if not isinstance(problem, LeastSquares):
+            raise TypeError(
+                f"The 'problem' parameter of {owner} must be a LeastSquares problem "
+                f"(quadratic, ridge, or LeastSquares on any data). Got {problem!r} instead."
+            )
+        b = check_scalar(
+            batch_size, "batch_size", owner, kind=int, low=1, high=problem.n_samples, closed="both"
+        )
+        X, n, d = problem.X, problem.n_samples, problem.dim
+        eye = np.eye(d)
+        H0 = X.T @ X / n
+        H = H0 + problem.lam * eye
+        xi = problem.sample_grads(problem.w_star[None, :], np.arange(n)[None, :])[0]  # (N, d)
+        sigma = xi.T @ xi / n
+        outer = np.einsum("na,nb->nab", X, X).reshape(n, d * d)
+        m4 = outer.T @ outer / n  # E[(x x^T) kron (x x^T)]
+        k1 = np.kron(H, eye) + np.kron(eye, H)
+        k2 = np.kron(H, H) + (m4 - np.kron(H0, H0)) / b
+        t3 = np.einsum("nc,na,nb->cab", X, X, xi) / n  # C(m)_ab = sum_c m_c t3[c, a, b]
+        cross = (t3 + t3.transpose(0, 2, 1)).reshape(d, d * d)
+        return cls(H, sigma, b, k1, k2, cross)
+
+    @property
+    def dim(self) -> int:
+        return self.hessian.shape[0]
+
+    def transition(self, eta: float) -> np.ndarray:
+        """The (d^2, d^2) matrix of P -> E[(I - eta A_B) P (I - eta A_B)] on row-major vec(P)."""
+        return np.eye(self.dim**2) - eta * self._k1 + eta**2 * self._k2
+
+    def expected_suboptimality(self, etas, w0_error, steps=None) -> np.ndarray:
+        """Exact E[f(w_k)] - f* for step sizes ``etas`` (eta_0 .. eta_{K-1}) from w0 = w* + e0.
+
+        ``w0_error`` is e0 = w0 - w*, shaped (d,). Returns the values at ``steps`` (default:
+        every k = 0..K), in the order of ``steps``.
+        """
+        owner = "LeastSquaresSGDMoments.expected_suboptimality"
+        etas = check_array(etas, "etas", owner, ndim=1)
+        e0 = check_array(w0_error, "w0_error", owner, shape=(self.dim,))
+        n_steps = etas.size
+        steps = np.arange(n_steps + 1) if steps is None else np.asarray(steps, dtype=np.int64)
+        if steps.size and (steps.min() < 0 or steps.max() > n_steps):
+            raise ValueError(
+                f"The 'steps' parameter of {owner} must lie in [0, {n_steps}]. "
+                f"Got steps from {steps.min()} to {steps.max()} instead."
+            )
+        wanted = set(steps.tolist())
+        h_vec = self.hessian.ravel() / 2
+        noise_vec = self.noise_cov.ravel() / self.batch_size
+        cross = self._cross / self.batch_size
+        m, p = e0.copy(), np.outer(e0, e0).ravel()
+        values = {}
+        for k in range(n_steps + 1):
+            if k in wanted:
+                values[k] = float(h_vec @ p)
+            if k == n_steps:
+                break
+            eta = etas[k]
+            p = p - eta * (self._k1 @ p) + eta**2 * (self._k2 @ p + noise_vec + m @ cross)
+            m = m - eta * (self.hessian @ m)
+        return np.array([values[int(k)] for k in steps])
+
+    def stationary_suboptimality(self, eta: float) -> float:
+        """Exact noise floor lim_k E[f(w_k)] - f* for a constant step ``eta`` (inf if unstable)."""
+        eta = check_scalar(eta, "eta", "LeastSquaresSGDMoments.stationary_suboptimality", low=0.0)
+        if eta >= self.mean_square_step_limit():
+            return float("inf")
+        basis = _symmetric_basis(self.dim)
+        lhs = basis.T @ (eta * self._k1 - eta**2 * self._k2) @ basis
+        rhs = basis.T @ (eta**2 * self.noise_cov.ravel() / self.batch_size)
+        p = basis @ np.linalg.solve(lhs, rhs)
+        return float(self.hessian.ravel() @ p / 2)
+
+    def first_order_floor(self, eta: float) -> float:
+        """The noise floor to first order in eta: eta tr(Sigma) / (4 b)."""
+        eta = check_scalar(eta, "eta", "LeastSquaresSGDMoments.first_order_floor", low=0.0)
+        return float(eta * np.trace(self.noise_cov) / (4 * self.batch_size))
+
+    def spectral_radius(self, eta: float) -> float:
+        """Spectral radius of :meth:`transition` restricted to symmetric matrices."""
+        basis = _symmetric_basis(self.dim)
+        return float(np.max(np.abs(np.linalg.eigvalsh(basis.T @ self.transition(eta) @ basis))))
+
+    def mean_square_step_limit(self, rtol: float = 1e-10) -> float:
+        """The largest constant step for which E[||w_k - w*||^2] stays bounded.
+
+        The transition is symmetric on symmetric matrices and its largest eigenvalue is a convex
+        function of eta that equals 1 at eta = 0 and falls below 1 for small eta (H is positive
+        definite), so the stable steps form an interval (0, eta_c); eta_c <= 2/L, with equality
+        as b -> infinity. Found by bisection to relative tolerance ``rtol``. (Requires a
+        strongly convex problem: with mu = 0 the map has eigenvalue 1 at every eta.)
+        """
+        lam_max = float(np.linalg.eigvalsh(self.hessian)[-1])
+        lo, hi = 0.0, 2.0 / lam_max
+        if self.spectral_radius(hi * (1 - rtol)) < 1.0:
+            return hi
+        while hi - lo > rtol * hi:
+            mid = 0.5 * (lo + hi)
+            if self.spectral_radius(mid) < 1.0:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def time_average(
+    frame: pd.DataFrame, start: float, *, y: str = "subopt", x: str = "step"
+) -> pd.DataFrame:
+    """Per replicate, the mean of ``y`` over the recorded rows with ``x >= start``.
+
+    With evenly spaced records over a stationary tail this is the time average that estimates
+    a plateau (the noise floor): averaging along the trajectory, then across replicates,
+    reduces the variance of the estimate. Columns: ``replicate, value, n_points, diverged``
+    (``value`` is NaN for a replicate that diverged).
+    """
+    xs, values, diverged = curve_matrix(frame, y, x)
+    keep = xs >= start
+    if not keep.any():
+        raise ValueError(
+            f"The 'start' parameter of time_average must not exceed the last recorded {x} "
+            f"({xs.max()}). Got {start!r} instead."
+        )
+    reps = np.sort(frame["replicate"].unique())
+    with np.errstate(invalid="ignore"):
+        level = np.where(diverged, np.nan, values[:, keep].mean(axis=1))
+    return pd.DataFrame(
+        {"replicate": reps, "value": level, "n_points": int(keep.sum()), "diverged": diverged}
+    )
+
+
+def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` bootstrap resamples of ``values`` (1-D, finite)."""
+    n = values.size
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n
+    return weights @ values
+
+
+def _finite(values, name: str, owner: str, minimum: int = 2) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).ravel()
+    arr = arr[np.isfinite(arr)]
+    if arr.size < minimum:
+        raise ValueError(
+            f"The {name!r} parameter of {owner} needs at least {minimum} finite values. "
+            f"Got {arr.size} instead."
+        )
+    return arr
+
+
+def fit_power_law(x, groups, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Exponent p of mean(group_j) ~ C x_j^p: OLS slope of log means against log x.
+
+    ``groups[j]`` holds independent replicate values (e.g. per-replicate plateau levels) at
+    ``x[j] > 0``; NaN values (diverged replicates) are dropped. The CI is a percentile bootstrap
+    that resamples the replicates of each group independently. Returns ``slope, ci_low,
+    ci_high, se, intercept, n`` (n = replicates used in total).
+    """
+    owner = "fit_power_law"
+    x = check_array(x, "x", owner, ndim=1)
+    if x.size < 2 or x.size != len(groups) or np.any(x <= 0):
+        raise ValueError(
+            f"The 'x' parameter of {owner} must hold at least 2 positive values, one per group. "
+            f"Got {x.tolist()} for {len(groups)} groups instead."
+        )
+    check_scalar(level, "level", owner, low=0.0, high=1.0)
+    cleaned = [_finite(g, "groups", owner) for g in groups]
+    logx = np.log(x)
+    means = np.array([g.mean() for g in cleaned])
+    if np.any(means <= 0):
+        raise ValueError(f"{owner} needs positive group means. Got {means.tolist()}.")
+    rng = np.random.default_rng(seed)
+    boots = np.column_stack([_boot_means(g, n_boot, rng) for g in cleaned])  # (B, G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slopes = ols_slope(logx, np.log(boots))
+    slope = float(ols_slope(logx, np.log(means)))
+    q = np.nanquantile(slopes, [0.5 - level / 2, 0.5 + level / 2])
+    return {
+        "slope": slope,
+        "ci_low": float(q[0]),
+        "ci_high": float(q[1]),
+        "se": float(np.nanstd(slopes, ddof=1)),
+        "intercept": float(np.log(means).mean() - slope * logx.mean()),
+        "n": int(sum(g.size for g in cleaned)),
+    }
+
+
+def ratio_of_means(
+    numerator, denominator, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> dict:
+    """mean(numerator) / mean(denominator) of two independent samples, bootstrap CI.
+
+    Each sample is resampled independently (percentile interval); NaN values (diverged
+    replicates) are dropped. Returns ``ratio, ci_low, ci_high, n_num, n_den``.
+    """
+    owner = "ratio_of_means"
+    check_scalar(level, "level", owner, low=0.0, high=1.0)
+    a = _finite(numerator, "numerator", owner)
+    b = _finite(denominator, "denominator", owner)
+    if b.mean() <= 0:
+        raise ValueError(f"The 'denominator' of {owner} must have a positive mean.")
+    rng = np.random.default_rng(seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boots = _boot_means(a, n_boot, rng) / _boot_means(b, n_boot, rng)
+    q = np.nanquantile(boots, [0.5 - level / 2, 0.5 + level / 2])
+    return {
+        "ratio": float(a.mean() / b.mean()),
+        "ci_low": float(q[0]),
+        "ci_high": float(q[1]),
+        "n_num": int(a.size),
+        "n_den": int(b.size),
+    }
+
+
+def proportion_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Share successes/trials with a Wilson score interval (scipy.stats.binomtest).
+
+    The Wilson interval (Wilson 1927) keeps its coverage near 0 and 1, where the normal
+    interval collapses; e.g. 0 of 200 gives (0, 0, 0.019). NaNs when ``trials`` is 0.
+    """
+    owner = "proportion_ci"
+    trials = check_scalar(trials, "trials", owner, kind=int, low=0, closed="left")
+    successes = check_scalar(
+        successes, "successes", owner, kind=int, low=0, high=trials, closed="both"
+    )
+    if trials == 0:
+        return float("nan"), float("nan"), float("nan")
+    ci = stats.binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
+    return successes / trials, float(ci.low), float(ci.high)

@@ -1,0 +1,789 @@
+"""The claims table and the report index built from a reports tree.
+
+A reports tree (written by :func:`convstudy.runner.run_study` and the ``convstudy`` command)::
+
+    reports/
+      claims.csv, claims.md        every check of every study, one row each (written by `claims`)
+      index.md, index.html         the report index (written by `report`)
+      <study>/README.md            title, description, run, findings, figures, tables
+      <study>/claims.csv           the study's checks
+      <study>/tables/*.csv|md, <study>/figures/*.png|svg, <study>/runs.parquet
+
+Everything here reads files only, so an index can be rebuilt without recomputing anything.
+Outputs are deterministic (fixed orders, no timestamps): the same tree gives identical bytes.
+``index.html`` is one self-contained page: inline CSS, no script, relative links only.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from .claims import CHECK_COLUMNS, VERDICTS, verdict
+from .output import atomic_write, atomic_write_text
+
+__all__ = [
+    "CLAIM_TOPICS",
+    "StudyPage",
+    "collect_checks",
+    "order_checks",
+    "verdict_counts",
+    "claims_summary",
+    "claims_terminal_table",
+    "claims_markdown",
+    "write_claims",
+    "read_claims",
+    "parse_study_readme",
+    "read_study_folder",
+    "find_study_folders",
+    "build_index",
+    "render_index_md",
+    "render_index_html",
+]
+
+# One-line topics of the course claims (DESIGN.md, claims 1-8), for headings and summaries.
+CLAIM_TOPICS = {
+    1: "Empirical risk is unbiased; its variance is var/N, a minibatch's var/b",
+    2: "Batch gradient descent converges linearly on strongly convex problems",
+    3: "SGD needs shrinking steps (Robbins-Monro); 1/k steps give O(1/k)",
+    4: "Minibatch SGD: O(1/sqrt(bk) + 1/k) per iteration",
+    5: "Random order beats cyclic order; reshuffling beats replacement",
+    6: "Momentum and Nesterov: iterations scale like sqrt(kappa), not kappa",
+    7: "RMSprop and Adam normalise each parameter's step",
+    8: "Nonconvex: noisy SGD escapes poor minima; min E|grad|^2 ~ 1/sqrt(K)",
+}
+
+_TEXT_COLUMNS = [
+    "id",
+    "statement",
+    "source",
+    "quantity",
+    "expected",
+    "verdict",
+    "study",
+    "figure",
+    "table",
+    "notes",
+]
+_NUMBER_COLUMNS = ["expected_low", "expected_high", "estimate", "ci_low", "ci_high"]
+_SMALL_TABLE = (30, 12)  # tables up to this many rows x columns are inlined in index.html
+
+
+# --------------------------------------------------------------------------- claims table
+
+
+def _normalise_checks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns in CHECK_COLUMNS order, text as str ('' for missing), numbers as float,
+    and the verdict recomputed from the intervals (it is never taken on trust)."""
+    frame = frame.copy()
+    for col in CHECK_COLUMNS:
+        if col not in frame:
+            frame[col] = math.nan if col in _NUMBER_COLUMNS else ""
+    frame = frame[CHECK_COLUMNS]
+    for col in _NUMBER_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in _TEXT_COLUMNS:
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
+    frame["claim"] = pd.to_numeric(frame["claim"], errors="coerce").fillna(0).astype(int)
+    frame["n_replicates"] = (
+        pd.to_numeric(frame["n_replicates"], errors="coerce").fillna(0).astype(int)
+    )
+    frame["verdict"] = [
+        verdict(*row)
+        for row in frame[["ci_low", "ci_high", "expected_low", "expected_high"]].itertuples(
+            index=False
+        )
+    ]
+    return frame.reset_index(drop=True)
+
+
+def order_checks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Checks sorted by claim number, then study name, keeping each study's own order."""
+    frame = _normalise_checks(frame)
+    return frame.sort_values(["claim", "study"], kind="stable").reset_index(drop=True)
+
+
+def read_claims(path: str | os.PathLike) -> pd.DataFrame:
+    """A claims CSV (a study's or the top-level one) as a normalised frame."""
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # an empty file: no checks
+        frame = pd.DataFrame(columns=CHECK_COLUMNS)
+    return _normalise_checks(frame)
+
+
+def find_study_folders(out_dir: str | os.PathLike) -> list[Path]:
+    """Study folders under ``out_dir`` (holding a README.md or runs.parquet), sorted by name."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    return sorted(
+        p
+        for p in out.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / "README.md").is_file() or (p / "runs.parquet").is_file())
+    )
+
+
+def collect_checks(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every study's ``claims.csv`` under ``out_dir`` in one frame, ordered by claim."""
+    frames = []
+    for folder in find_study_folders(out_dir):
+        path = folder / "claims.csv"
+        if not path.is_file():
+            continue
+        part = read_claims(path)
+        part.loc[part["study"] == "", "study"] = folder.name
+        frames.append(part)
+    if not frames:
+        return _normalise_checks(pd.DataFrame(columns=CHECK_COLUMNS))
+    return order_checks(pd.concat(frames, ignore_index=True))
+
+
+def verdict_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """How many checks got each verdict (every verdict listed, zeros included)."""
+    counts = frame["verdict"].value_counts() if len(frame) else {}
+    return {v: int(counts.get(v, 0)) for v in VERDICTS}
+
+
+def claims_summary(frame: pd.DataFrame) -> str:
+    """One sentence: ``18 checks of 8 claims: 15 reproduced, 1 not reproduced, 2 inconclusive.``"""
+    counts = verdict_counts(frame)
+    n_claims = frame["claim"].nunique() if len(frame) else 0
+    parts = ", ".join(f"{n} {v}" for v, n in counts.items())
+    return (
+        f"{len(frame)} check{'s' * (len(frame) != 1)} of {n_claims} "
+        f"claim{'s' * (n_claims != 1)}: {parts}."
+    )
+
+
+def _num(x: float) -> str:
+    """A number to 4 significant digits; NaN as an en dash, infinities as +-inf."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.4g}"
+
+
+def _ci(low: float, high: float) -> str:
+    if any(v is None or math.isnan(v) for v in (low, high)):
+        return "–"
+    return f"[{_num(low)}, {_num(high)}]"
+
+
+def claims_terminal_table(frame: pd.DataFrame, width: int = 44) -> str:
+    """The compact claims table for a terminal: claim, id, quantity, expected, estimate [CI],
+    n, verdict (long texts wrapped at ``width`` characters)."""
+    from tabulate import tabulate
+
+    frame = order_checks(frame)
+    rows = [
+        [
+            r.claim,
+            r.id,
+            r.quantity,
+            r.expected,
+            f"{_num(r.estimate)} {_ci(r.ci_low, r.ci_high)}",
+            r.n_replicates,
+            r.verdict,
+        ]
+        for r in frame.itertuples(index=False)
+    ]
+    headers = ["claim", "id", "quantity", "expected", "estimate [95% CI]", "R", "verdict"]
+    if not rows:
+        return "(no checks)"
+    return tabulate(
+        rows,
+        headers=headers,
+        tablefmt="simple",
+        maxcolwidths=[None, 28, width, 28, None, None, None],
+        disable_numparse=True,
+    )
+
+
+def _md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (one line, pipes escaped)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _evidence_md(row, prefix: str = "") -> str:
+    links = []
+    for kind, rel in (("figure", row.figure), ("table", row.table)):
+        if rel:
+            target = f"{row.study}/{rel}" if row.study else rel
+            links.append(f"[{kind}]({quote(prefix + target)})")
+    return " · ".join(links)
+
+
+def _per_claim(frame: pd.DataFrame) -> list[list]:
+    """Rows (claim, topic, checks, reproduced, not reproduced, inconclusive) for claims 1..8
+    and any other claim number present."""
+    numbers = sorted(set(CLAIM_TOPICS) | set(frame["claim"].tolist()))
+    rows = []
+    for c in numbers:
+        part = frame[frame["claim"] == c]
+        counts = verdict_counts(part)
+        rows.append([c, CLAIM_TOPICS.get(c, ""), len(part), *counts.values()])
+    return rows
+
+
+def claims_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
+    """``claims.md``: a per-claim summary, then every check with its evidence (links are
+    relative to the reports folder)."""
+    frame = order_checks(frame)
+    lines = [f"# {title}", "", claims_summary(frame), ""]
+    lines += [
+        "| claim | topic | checks | reproduced | not reproduced | inconclusive |",
+        "|---:|:---|---:|---:|---:|---:|",
+    ]
+    for c, topic, n, *counts in _per_claim(frame):
+        lines.append(f"| {c} | {_md_cell(topic)} | {n} | " + " | ".join(map(str, counts)) + " |")
+    lines += [
+        "",
+        "Verdicts follow from the 95% CI against the expected interval: reproduced (CI inside), "
+        "not reproduced (disjoint), inconclusive (they overlap, or nothing was measured).",
+        "",
+        "| claim | check | statement | source | quantity | expected | estimate | 95% CI | R "
+        "| verdict | evidence |",
+        "|---:|:---|:---|:---|:---|:---|---:|:---|---:|:---|:---|",
+    ]
+    for r in frame.itertuples(index=False):
+        cells = [
+            str(r.claim),
+            f"`{_md_cell(r.id)}`",
+            _md_cell(r.statement),
+            _md_cell(r.source),
+            _md_cell(r.quantity),
+            _md_cell(r.expected),
+            _num(r.estimate),
+            _ci(r.ci_low, r.ci_high),
+            str(r.n_replicates),
+            f"**{r.verdict}**",
+            _evidence_md(r),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_claims(frame: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``claims.csv`` (full precision, every column) and ``claims.md`` into ``out_dir``."""
+    out = Path(out_dir)
+    frame = order_checks(frame)
+    csv = atomic_write(out / "claims.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    md = atomic_write_text(out / "claims.md", claims_markdown(frame))
+    return [csv, md]
+
+
+# --------------------------------------------------------------------------- study folders
+
+
+@dataclass
+class StudyPage:
+    """What the index shows of one study folder (parsed from its README and its files)."""
+
+    name: str
+    title: str
+    description: list[str] = field(default_factory=list)  # paragraphs (Markdown)
+    run: str = ""
+    findings: list[str] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (stem, caption)
+    tables: list[tuple[str, str]] = field(default_factory=list)  # (stem, caption)
+    has_readme: bool = False
+    has_runs: bool = False
+
+
+_TABLE_LINE = re.compile(
+    r"^- \[(?P<stem>[^\]]+)\]\(tables/[^)]*\)(?:\s*\(\[CSV\]\([^)]*\)\))?"
+    r"(?::\s*(?P<caption>.*))?$"
+)
+
+
+def _sections(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Lines before the first ``## `` heading, and each ``## `` section's lines by heading."""
+    head: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in lines:
+        if line.startswith("## "):
+            current = line[3:].strip()
+            sections[current] = []
+        elif current is None:
+            head.append(line)
+        else:
+            sections[current].append(line)
+    return head, sections
+
+
+def _paragraphs(lines: Iterable[str]) -> list[str]:
+    """Blocks separated by blank lines, each keeping its line breaks (lists stay lists)."""
+    paras, cur = [], []
+    for line in lines:
+        if line.strip():
+            cur.append(line.rstrip())
+        elif cur:
+            paras.append("\n".join(cur))
+            cur = []
+    if cur:
+        paras.append("\n".join(cur))
+    return paras
+
+
+def _block_html(block: str, prefix: str) -> str:
+    """A Markdown block as HTML: runs of ``- `` items as a list, other lines as a paragraph."""
+    out, para, items = [], [], []
+
+    def flush():
+        if para:
+            out.append(f"<p>{_inline_html(' '.join(para), prefix)}</p>")
+            para.clear()
+        if items:
+            lis = "".join(f"<li>{_inline_html(i, prefix)}</li>" for i in items)
+            out.append(f"<ul>{lis}</ul>")
+            items.clear()
+
+    for line in block.splitlines():
+        text = line.strip()
+        if text.startswith(("- ", "* ")):
+            if para:
+                flush()
+            items.append(text[2:])
+        elif items and line.startswith(" "):  # an item's continuation line
+            items[-1] += " " + text
+        else:
+            if items:
+                flush()
+            para.append(text)
+    flush()
+    return "".join(out)
+
+
+def _bullets(lines: Iterable[str]) -> list[str]:
+    items: list[str] = []
+    for line in lines:
+        if line.startswith(("- ", "* ")):
+            items.append(line[2:].strip())
+        elif line.strip() and items:  # a wrapped continuation line
+            items[-1] += " " + line.strip()
+    return items
+
+
+def _figure_captions(lines: list[str]) -> list[tuple[str, str]]:
+    figures, stem, caption = [], None, ""
+    for line in [*lines, "### "]:
+        if line.startswith("### "):
+            if stem:
+                figures.append((stem, caption))
+            stem, caption = line[4:].strip(), ""
+        elif stem and line.strip() and not caption and not line.startswith(("![", "([")):
+            caption = line.strip()
+    return figures
+
+
+def parse_study_readme(text: str, name: str = "") -> StudyPage:
+    """A study README (as written by :func:`convstudy.runner.study_readme`) as a StudyPage."""
+    lines = text.splitlines()
+    title = name
+    if lines and lines[0].startswith("# "):
+        title, lines = lines[0][2:].strip(), lines[1:]
+    head, sections = _sections(lines)
+    paras = _paragraphs(head)
+    run = next((p for p in paras if p.startswith("Run:")), "")
+    page = StudyPage(name=name, title=title, description=[p for p in paras if p != run], run=run)
+    page.findings = _bullets(sections.get("Findings", []))
+    page.figures = _figure_captions(sections.get("Figures", []))
+    for line in sections.get("Tables", []):
+        match = _TABLE_LINE.match(line.strip())
+        if match:
+            page.tables.append((match["stem"], (match["caption"] or "").strip()))
+    return page
+
+
+def read_study_folder(folder: str | os.PathLike) -> StudyPage:
+    """A study folder's page: README content, plus any figure/table on disk it does not list
+    (sorted by name); figures/tables listed but missing on disk are dropped."""
+    folder = Path(folder)
+    readme = folder / "README.md"
+    if readme.is_file():
+        page = parse_study_readme(readme.read_text(encoding="utf-8"), folder.name)
+        page.has_readme = True
+    else:
+        page = StudyPage(name=folder.name, title=folder.name)
+    page.has_runs = (folder / "runs.parquet").is_file()
+    page.figures = _merge(page.figures, folder / "figures", ".png")
+    page.tables = _merge(page.tables, folder / "tables", ".csv", also=".md")
+    return page
+
+
+def _merge(listed, where: Path, suffix: str, also: str | None = None):
+    on_disk = sorted(p.stem for p in where.glob(f"*{suffix}")) if where.is_dir() else []
+    if also and where.is_dir():
+        on_disk = sorted(set(on_disk) | {p.stem for p in where.glob(f"*{also}")})
+    present = set(on_disk)
+    kept = [(s, c) for s, c in listed if s in present]
+    known = {s for s, _ in kept}
+    return kept + [(s, "") for s in on_disk if s not in known]
+
+
+def _study_order(pages: list[StudyPage], claims: pd.DataFrame) -> list[StudyPage]:
+    """Studies in the order of the first claim they check, then by name (unchecked last)."""
+    first = claims.groupby("study")["claim"].min().to_dict() if len(claims) else {}
+    return sorted(pages, key=lambda p: (first.get(p.name, 10**6), p.name))
+
+
+# --------------------------------------------------------------------------- index.md
+
+
+_MD_LINK = re.compile(r"(!?\[[^\]]*\]\()(?!https?://|mailto:|#|/)([^)\s]+)(\))")
+
+
+def _rebase(markdown: str, prefix: str) -> str:
+    """Relative Markdown links of a study's text, made relative to the reports folder."""
+    return _MD_LINK.sub(lambda m: f"{m[1]}{prefix}/{m[2]}{m[3]}", markdown)
+
+
+def _existing(out: Path, rel: str) -> bool:
+    return bool(rel) and (out / rel).is_file()
+
+
+def render_index_md(out_dir: str | os.PathLike, pages: list[StudyPage], claims) -> str:
+    """``index.md``: the claims table, then every study with its findings, figures and tables."""
+    out = Path(out_dir)
+    lines = ["# convstudy report", ""]
+    lines += [
+        "Every convergence claim of the course, measured over many seeds with 95% confidence "
+        "intervals. " + claims_summary(claims),
+        "",
+    ]
+    if _existing(out, "claims.csv"):
+        lines += ["Full claims table: [claims.md](claims.md) ([CSV](claims.csv)).", ""]
+    lines += ["## Claims", ""]
+    if len(claims):
+        lines += [
+            "| claim | check | quantity | expected | estimate | 95% CI | R | verdict | evidence |",
+            "|---:|:---|:---|:---|---:|:---|---:|:---|:---|",
+        ]
+        for r in claims.itertuples(index=False):
+            cells = [
+                str(r.claim),
+                f"`{_md_cell(r.id)}`",
+                _md_cell(r.quantity),
+                _md_cell(r.expected),
+                _num(r.estimate),
+                _ci(r.ci_low, r.ci_high),
+                str(r.n_replicates),
+                f"**{r.verdict}**",
+                _evidence_md(r),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    else:
+        lines.append("No checks yet: run `convstudy claims`.")
+    lines += ["", "## Studies", ""]
+    for p in pages:
+        target = f"{quote(p.name)}/README.md" if p.has_readme else f"#{_slug(p.name)}"
+        lines.append(f"- [{_md_cell(p.title)}]({target}) (`{p.name}`)")
+    for p in pages:
+        lines += ["", f"## {p.title}", "", f"Study `{p.name}`.", ""]
+        for d in p.description:
+            lines += [_rebase(d, quote(p.name)), ""]
+        if p.run:
+            lines += [p.run, ""]
+        if p.findings:
+            lines += ["### Findings", ""]
+            lines += [f"- {_rebase(f, quote(p.name))}" for f in p.findings] + [""]
+        for stem, cap in p.figures:
+            base = f"{quote(p.name)}/figures/{quote(stem)}"
+            lines += [f"![{cap or stem}]({base}.png)", ""]
+            svg = f" ([SVG]({base}.svg))" if _existing(out, f"{p.name}/figures/{stem}.svg") else ""
+            lines += [f"*{cap or stem}*{svg}", ""]
+        if p.tables:
+            lines += ["### Tables", ""]
+            for stem, cap in p.tables:
+                lines.append(
+                    f"- {_table_links_md(out, p.name, stem)}" + (f": {cap}" if cap else "")
+                )
+            lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _table_links_md(out: Path, study: str, stem: str) -> str:
+    links = [
+        f"[{label}]({quote(study)}/tables/{quote(stem)}.{ext})"
+        for ext, label in (("md", stem), ("csv", "CSV"))
+        if _existing(out, f"{study}/tables/{stem}.{ext}")
+    ]
+    return links[0] + (f" ({links[1]})" if len(links) > 1 else "")
+
+
+# --------------------------------------------------------------------------- index.html
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
+max-width:1400px;padding:1rem 1.5rem 3rem;color:#1d2327;line-height:1.45}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2rem;margin-top:2.2rem}
+a{color:#0a58ca}code{background:#f3f4f6;padding:0 .2em;border-radius:3px}
+nav ol{columns:2;font-size:.92rem}
+table{border-collapse:collapse;font-size:.86rem;margin:.6rem 0}
+th,td{border:1px solid #d0d7de;padding:.25rem .45rem;vertical-align:top;text-align:left}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.verdict{font-weight:600;padding:.05rem .4rem;border-radius:3px;white-space:nowrap}
+.reproduced{background:#d1f0d8;color:#0f5323}.not-reproduced{background:#fbd3d0;color:#8a1c12}
+.inconclusive{background:#fdf0c4;color:#6b4f00}
+small.src{color:#57606a}table.claims{width:100%}td.statement{min-width:18em;width:34%}
+td.evidence{white-space:nowrap}
+figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{font-size:.9rem;color:#424a53}
+.tablewrap{overflow-x:auto}details{margin:.4rem 0}p.run{color:#57606a;font-size:.9rem}
+""".strip()
+
+_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+]
+_SPHINX_ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|obj):(?=`)")
+_HTML_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _href(rel: str) -> str:
+    """A relative path as an escaped, percent-quoted attribute value."""
+    return html.escape(quote(rel), quote=True)
+
+
+def _inline_html(markdown: str, prefix: str = "") -> str:
+    """Inline Markdown (code, bold, italics, links) as HTML; everything else escaped.
+    Relative links are rebased onto ``prefix`` (the study folder)."""
+    markdown = _SPHINX_ROLE.sub("", markdown)  # ":mod:`x`" reads as "`x`"
+    parts = re.split(r"(``.+?``|`[^`]+`)", markdown)
+    out = []
+    for part in parts:
+        if part.startswith("``") and part.endswith("``") and len(part) >= 4:
+            out.append(f"<code>{html.escape(part[2:-2].strip())}</code>")
+            continue
+        if part.startswith("`") and part.endswith("`") and len(part) >= 2:
+            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+            continue
+        pieces, last = [], 0
+        for m in _HTML_LINK.finditer(part):
+            pieces.append(_emphasis(html.escape(part[last : m.start()])))
+            bang, text, url = m.groups()
+            if not re.match(r"^(https?://|mailto:|#|/)", url) and prefix:
+                url = f"{prefix}/{url}"
+            if bang:  # an image inside a sentence: show it as a link, never fetch anything
+                pieces.append(f'<a href="{html.escape(url)}">{html.escape(text or url)}</a>')
+            else:
+                pieces.append(f'<a href="{html.escape(url)}">{_emphasis(html.escape(text))}</a>')
+            last = m.end()
+        pieces.append(_emphasis(html.escape(part[last:])))
+        out.append("".join(pieces))
+    return "".join(out)
+
+
+def _emphasis(escaped: str) -> str:
+    for pattern, repl in _INLINE:
+        escaped = pattern.sub(repl, escaped)
+    return escaped
+
+
+def _verdict_span(v: str) -> str:
+    return f'<span class="verdict {_slug(v)}">{html.escape(v)}</span>'
+
+
+def _evidence_html(out: Path, row) -> str:
+    links = []
+    for kind, rel in (("figure", row.figure), ("table", row.table)):
+        if not rel:
+            continue
+        target = f"{row.study}/{rel}" if row.study else rel
+        if _existing(out, target):
+            links.append(f'<a href="{_href(target)}">{kind}</a>')
+        else:
+            links.append(
+                f'<span title="missing file {html.escape(target)}">{kind} (missing)</span>'
+            )
+    return " · ".join(links)
+
+
+def _claims_html(out: Path, claims: pd.DataFrame, study_ids: set[str]) -> list[str]:
+    h = ['<section id="claims">', "<h2>Claims</h2>", f"<p>{html.escape(claims_summary(claims))}"]
+    if _existing(out, "claims.csv"):
+        h[-1] += ' Full table: <a href="claims.md">claims.md</a> (<a href="claims.csv">CSV</a>).'
+    h[-1] += "</p>"
+    h += [
+        '<div class="tablewrap"><table class="summary">',
+        "<tr><th>claim</th><th>topic</th><th>checks</th><th>reproduced</th>"
+        "<th>not reproduced</th><th>inconclusive</th></tr>",
+    ]
+    for c, topic, n, *counts in _per_claim(claims):
+        cells = "".join(f'<td class="num">{k}</td>' for k in counts)
+        h.append(
+            f'<tr><td class="num">{c}</td><td>{html.escape(topic)}</td>'
+            f'<td class="num">{n}</td>{cells}</tr>'
+        )
+    h.append("</table></div>")
+    h.append(
+        "<p>Each check compares a measured 95% confidence interval with the interval theory "
+        "expects: <em>reproduced</em> when the CI lies inside it, <em>not reproduced</em> when "
+        "they are disjoint, <em>inconclusive</em> when they overlap (or nothing was measured)."
+        "</p>"
+    )
+    if not len(claims):
+        h.append("<p>No checks yet: run <code>convstudy claims</code>.</p></section>")
+        return h
+    h += [
+        '<div class="tablewrap"><table class="claims">',
+        "<tr><th>claim</th><th>statement (check, source)</th><th>quantity</th>"
+        "<th>expected</th><th>estimate [95% CI]</th><th>R</th><th>verdict</th>"
+        "<th>evidence</th></tr>",
+    ]
+    for r in claims.itertuples(index=False):
+        check = f"<code>{html.escape(r.id)}</code>"
+        if r.study in study_ids:
+            check = f'<a href="#{_slug("study-" + r.study)}">{check}</a>'
+        source = f" · {_inline_html(r.source)}" if r.source else ""
+        notes = f'<br><small class="src">{_inline_html(r.notes)}</small>' if r.notes else ""
+        h.append(
+            f'<tr id="check-{_slug(r.id)}"><td class="num">{r.claim}</td>'
+            f'<td class="statement">{_inline_html(r.statement)}'
+            f'<br><small class="src">{check}{source}</small></td>'
+            f"<td>{_inline_html(r.quantity)}{notes}</td><td>{_inline_html(r.expected)}</td>"
+            f'<td class="num">{html.escape(_num(r.estimate))}<br>'
+            f"<small>{html.escape(_ci(r.ci_low, r.ci_high))}</small></td>"
+            f'<td class="num">{r.n_replicates}</td><td>{_verdict_span(r.verdict)}</td>'
+            f'<td class="evidence">{_evidence_html(out, r)}</td></tr>'
+        )
+    h += ["</table></div>", "</section>"]
+    return h
+
+
+def _inline_table(path: Path) -> str | None:
+    """A small CSV table as HTML (escaped), or None when it is large or unreadable."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    rows, cols = _SMALL_TABLE
+    if len(frame) > rows or frame.shape[1] > cols:
+        return None
+    return frame.to_html(index=False, float_format=_num, na_rep="–", border=0, escape=True).replace(
+        ' class="dataframe"', ' class="data"'
+    )
+
+
+def _study_html(out: Path, page: StudyPage) -> list[str]:
+    name, pre = page.name, quote(page.name)
+    sid = _slug("study-" + name)
+    h = [f'<section id="{sid}" class="study">', f"<h2>{html.escape(page.title)}</h2>"]
+    links = [f"study <code>{html.escape(name)}</code>"]
+    if page.has_readme:
+        links.append(f'<a href="{_href(name + "/README.md")}">README</a>')
+    if page.has_runs:
+        links.append(f'<a href="{_href(name + "/runs.parquet")}">runs.parquet</a>')
+    if _existing(out, f"{name}/claims.csv"):
+        links.append(f'<a href="{_href(name + "/claims.csv")}">claims.csv</a>')
+    h.append(f"<p>{' · '.join(links)}</p>")
+    h += [_block_html(d, pre) for d in page.description]
+    if page.run:
+        h.append(f'<p class="run">{_inline_html(page.run, pre)}</p>')
+    if page.findings:
+        h.append("<h3>Findings</h3><ul>")
+        h += [f"<li>{_inline_html(f, pre)}</li>" for f in page.findings]
+        h.append("</ul>")
+    if page.figures:
+        h.append("<h3>Figures</h3>")
+    for stem, cap in page.figures:
+        base = f"{name}/figures/{stem}"
+        alt = html.escape(cap or stem, quote=True)
+        svg = ""
+        if _existing(out, base + ".svg"):
+            svg = f' (<a href="{_href(base + ".svg")}">SVG</a>)'
+        h.append(
+            f'<figure id="{_slug(f"fig-{name}-{stem}")}"><a href="{_href(base + ".png")}">'
+            f'<img src="{_href(base + ".png")}" alt="{alt}"></a>'
+            f"<figcaption><code>{html.escape(stem)}</code>: {_inline_html(cap, pre)}{svg}"
+            "</figcaption></figure>"
+        )
+    if page.tables:
+        h.append("<h3>Tables</h3>")
+    for stem, cap in page.tables:
+        base = f"{name}/tables/{stem}"
+        files = [
+            f'<a href="{_href(f"{base}.{ext}")}">{ext.upper() if ext == "csv" else "Markdown"}</a>'
+            for ext in ("md", "csv")
+            if _existing(out, f"{base}.{ext}")
+        ]
+        label = f"<code>{html.escape(stem)}</code>" + (f": {_inline_html(cap, pre)}" if cap else "")
+        inline = _inline_table(out / f"{base}.csv") if _existing(out, f"{base}.csv") else None
+        if inline is not None:
+            h.append(
+                f"<details><summary>{label} ({', '.join(files)})</summary>"
+                f'<div class="tablewrap">{inline}</div></details>'
+            )
+        else:
+            h.append(f"<p>{label} ({', '.join(files)})</p>")
+    h.append("</section>")
+    return h
+
+
+def render_index_html(out_dir: str | os.PathLike, pages: list[StudyPage], claims) -> str:
+    """``index.html``: one self-contained page (inline CSS, no script, relative links)."""
+    out = Path(out_dir)
+    ids = {p.name for p in pages}
+    h = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>convstudy report</title>",
+        f"<style>\n{_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        "<header><h1>convstudy report</h1>",
+        "<p>Every convergence claim of the course, measured over many seeds with 95% "
+        "confidence intervals; each study below shows its findings, figures (mean with 95% CI "
+        "bands across replicates) and tables.</p></header>",
+        '<nav><h2>Contents</h2><ol><li><a href="#claims">Claims</a></li>',
+    ]
+    h += [
+        f'<li><a href="#{_slug("study-" + p.name)}">{html.escape(p.title)}</a></li>' for p in pages
+    ]
+    h.append("</ol></nav>")
+    h += _claims_html(out, claims, ids)
+    for page in pages:
+        h += _study_html(out, page)
+    h += ["</body>", "</html>"]
+    return "\n".join(h) + "\n"
+
+
+def build_index(out_dir: str | os.PathLike = "reports") -> list[Path]:
+    """Write ``index.md`` and ``index.html`` of the reports tree ``out_dir``.
+
+    The claims table is collected from every study folder's ``claims.csv``, so it always
+    matches the study sections below it (``convstudy claims`` writes the same rows to the
+    top-level ``claims.csv``, which the index links). Raises ``ValueError`` when ``out_dir``
+    is not a folder.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise ValueError(
+            f"The 'out' parameter of build_index must be an existing reports folder. "
+            f"Got {str(out)!r} instead (run `convstudy run` or `convstudy reproduce` first)."
+        )
+    claims = collect_checks(out)
+    pages = _study_order([read_study_folder(f) for f in find_study_folders(out)], claims)
+    md = atomic_write_text(out / "index.md", render_index_md(out, pages, claims))
+    page = atomic_write_text(out / "index.html", render_index_html(out, pages, claims))
+    return [md, page]

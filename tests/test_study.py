@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from convstudy.claims import Check, checks_frame, verdict
+from convstudy.study import (
+    Analysis,
+    Study,
+    cell_seed,
+    chunk_replicates,
+    condition_key,
+    simulate_cell,
+    split_condition,
+)
+
+COND = {
+    "problem": "quadratic",
+    "problem.dim": 3,
+    "problem.n_samples": 20,
+    "optimizer": "adam",
+    "optimizer.beta1": 0.8,
+    "schedule": "inverse_time",
+    "schedule.eta0": 0.05,
+    "schedule.k0": 10.0,
+    "schedule.warmup_steps": 5,
+    "sampler": "replacement",
+    "batch_size": 2,
+    "n_steps": 30,
+}
+
+
+def test_cell_seed_depends_on_content_not_key_order():
+    reordered = dict(reversed(list(COND.items())))
+    assert cell_seed(0, COND) == cell_seed(0, reordered)
+    assert cell_seed(0, COND) != cell_seed(1, COND)
+    assert cell_seed(0, COND) != cell_seed(0, {**COND, "batch_size": 3})
+    assert 0 <= cell_seed(0, COND) < 2**63
+
+
+@pytest.mark.parametrize("bad", [{"a": [1]}, {"a": float("nan")}, {}, {"a": {"b": 1}}])
+def test_conditions_must_be_flat_json_scalars(bad):
+    with pytest.raises(TypeError, match="(?i)condition"):
+        condition_key(bad)
+
+
+def test_simulate_cell_reads_the_namespaced_keys():
+    frame = simulate_cell(COND, seed=3, replicates=[0, 1])
+    assert frame.attrs["optimizer"] == "adam"
+    assert frame.attrs["optimizer.beta1"] == 0.8
+    assert frame.attrs["schedule"] == "warmup+inverse_time"
+    assert frame.attrs["batch_size"] == 2 and frame.attrs["sampler"] == "replacement"
+    assert set(frame.replicate) == {0, 1}
+    assert split_condition(COND, "schedule") == {"eta0": 0.05, "k0": 10.0, "warmup_steps": 5}
+
+
+def test_chunked_replicates_give_the_same_rows():
+    whole = simulate_cell(COND, seed=3, replicates=range(5))
+    parts = [simulate_cell(COND, seed=3, replicates=c) for c in chunk_replicates(5, 2)]
+    pd.testing.assert_frame_equal(whole, pd.concat(parts, ignore_index=True))
+    assert [c.tolist() for c in chunk_replicates(5, 2)] == [[0, 1], [2, 3], [4]]
+
+
+def test_duplicate_conditions_are_rejected():
+    study = Study("dup", "t", "d", lambda s: [COND, dict(COND)], simulate_cell,
+                  lambda runs, s: Analysis())
+    with pytest.raises(ValueError, match="twice"):
+        study.grid(study.scale(quick=True))
+    with pytest.raises(ValueError, match="'replicates' parameter of dup"):
+        study.scale(replicates=0)
+
+
+@pytest.mark.parametrize(
+    "ci, expected, result",
+    [
+        ((-1.05, -0.95), (-1.1, -0.9), "reproduced"),
+        ((-0.8, -0.7), (-1.1, -0.9), "not reproduced"),
+        ((-1.0, -0.8), (-1.1, -0.9), "inconclusive"),
+        ((0.1, 0.2), (0.0, np.inf), "reproduced"),
+        ((np.nan, np.nan), (0.0, 1.0), "inconclusive"),
+    ],
+)
+def test_verdict_follows_from_the_intervals(ci, expected, result):
+    assert verdict(*ci, *expected) == result
+
+
+def test_checks_frame_has_verdict_column():
+    check = Check("x", 2, "s", "src", "q", "about -1", -1.1, -0.9, -1.0, -1.05, -0.97, 200)
+    frame = checks_frame([check])
+    assert frame.loc[0, "verdict"] == "reproduced"
+    with pytest.raises(ValueError, match="ordered"):
+        verdict(1.0, 0.0, 0.0, 1.0)
