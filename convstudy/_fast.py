@@ -52,7 +52,9 @@ import time
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from .optim import Optimizer
 from .problems.base import Problem
@@ -135,7 +137,6 @@ def _encode_optimizer(optimizer: Optimizer) -> tuple[int, np.ndarray]:
 
 
 # ---- problem encoding -----------------------------------------------------------------------
-_LEAST_SQUARES, _LOGISTIC = 0, 1
 # methods whose numpy definitions the kernels reproduce; overriding any of them opts out
 _LINEAR_METHODS = ("batch_grad", "grad", "loss", "sample_grads", "_margins", "_ridge_term")
 _NETWORK_METHODS = ("batch_grad", "grad", "loss", "_mean_grad", "_backward", "_forward")
@@ -201,52 +202,72 @@ _MULT_LO = np.uint64(4865540595714422341)
 # a replicate's generator state row: state (hi, lo), inc (hi, lo), has_uint32, uinteger
 _N_RNG = 6
 
-
-@njit(inline="always")
-def _mul_64x64(a, b):
-    """Full 128-bit product (hi, lo) of two uint64 (schoolbook on 32-bit halves)."""
-    a_lo, a_hi = a & _MASK32, a >> _U32
-    b_lo, b_hi = b & _MASK32, b >> _U32
-    t = a_lo * b_lo
-    w0 = t & _MASK32
-    t = a_hi * b_lo + (t >> _U32)
-    w1 = t & _MASK32
-    w2 = t >> _U32
-    t = a_lo * b_hi + w1
-    return a_hi * b_hi + w2 + (t >> _U32), (t << _U32) + w0
+# Performance note: helpers inlined into the kernels (inline="always") take and return scalars
+# only. Numba reference-counts arrays passed to an inlined helper at every call, which made the
+# per-step code several times slower; array work is written out in the kernel itself.
 
 
-@njit(inline="always")
-def _pcg64_next64(rs, r):
-    """PCG64 (XSL-RR 128/64): state = state * M + inc (mod 2^128), output of the new state."""
-    s_hi, s_lo = rs[r, 0], rs[r, 1]
-    hi, lo = _mul_64x64(s_lo, _MULT_LO)
-    hi = hi + s_hi * _MULT_LO + s_lo * _MULT_HI
-    lo2 = lo + rs[r, 3]
-    hi = hi + rs[r, 2] + (_U1 if lo2 < lo else _U0)
-    rs[r, 0], rs[r, 1] = hi, lo2
-    x = hi ^ lo2
-    rot = hi >> _U58
-    return (x >> rot) | (x << ((_U64 - rot) & _U63))
+@intrinsic
+def _lcg128_step(typingctx, s_hi, s_lo, inc_hi, inc_lo, m_hi, m_lo):
+    """(s * m + inc) mod 2^128 on (hi, lo) uint64 halves, in native 128-bit LLVM integers."""
+    u64 = types.uint64
+    sig = types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64)
+
+    def codegen(context, builder, signature, args):
+        i128, i64 = ir.IntType(128), ir.IntType(64)
+        shift = ir.Constant(i128, 64)
+
+        def join(hi, lo):
+            return builder.or_(builder.shl(builder.zext(hi, i128), shift), builder.zext(lo, i128))
+
+        s, inc, m = join(args[0], args[1]), join(args[2], args[3]), join(args[4], args[5])
+        new = builder.add(builder.mul(s, m), inc)
+        hi = builder.trunc(builder.lshr(new, shift), i64)
+        return context.make_tuple(builder, signature.return_type, (hi, builder.trunc(new, i64)))
+
+    return sig, codegen
 
 
 @njit(inline="always")
-def _next_uint32(rs, r):
-    """numpy's pcg64_next32: the low half of a 64-bit draw, the high half kept for next time."""
-    if rs[r, 4] != _U0:
-        rs[r, 4] = _U0
-        return rs[r, 5]
-    value = _pcg64_next64(rs, r)
-    rs[r, 4] = _U1
-    rs[r, 5] = value >> _U32
-    return value & _MASK32
+def _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare):
+    """numpy's pcg64_next32 on a state held in scalars.
+
+    A 64-bit draw steps the LCG (state = state * M + inc) and outputs XSL-RR of the new state,
+    rotr64(hi ^ lo, hi >> 58); its low half is returned and its high half kept (``spare``) for
+    the next call. Returns (value, s_hi, s_lo, has32, spare).
+    """
+    if has32 != _U0:
+        return spare, s_hi, s_lo, _U0, spare
+    s_hi, s_lo = _lcg128_step(s_hi, s_lo, inc_hi, inc_lo, _MULT_HI, _MULT_LO)
+    x = s_hi ^ s_lo
+    rot = s_hi >> _U58
+    out = (x >> rot) | (x << ((_U64 - rot) & _U63))
+    return out & _MASK32, s_hi, s_lo, _U1, out >> _U32
 
 
 @njit(inline="always")
-def _random_interval(rs, r, upper):
-    """numpy's random_interval: uniform on {0..upper} by masked rejection (upper < 2^32)."""
-    if upper == _U0:
-        return _U0
+def _bounded_lemire(rng, s_hi, s_lo, inc_hi, inc_lo, has32, spare):
+    """numpy's buffered_bounded_lemire_uint32: uniform on {0..rng}, 0 < rng < 2^32 - 1.
+
+    m = u32 * (rng + 1); redraw while the low half of m is below 2^32 mod (rng + 1); the
+    result is the high half. Returns (value, s_hi, s_lo, has32, spare).
+    """
+    rng_excl = rng + _U1
+    u, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
+    m = u * rng_excl
+    leftover = m & _MASK32
+    if leftover < rng_excl:
+        threshold = (_MASK32 - rng) % rng_excl
+        while leftover < threshold:
+            u, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
+            m = u * rng_excl
+            leftover = m & _MASK32
+    return m >> _U32, s_hi, s_lo, has32, spare
+
+
+@njit(inline="always")
+def _interval_mask(upper):
+    """Smallest 2^k - 1 >= upper."""
     mask = upper
     mask |= mask >> np.uint64(1)
     mask |= mask >> np.uint64(2)
@@ -254,188 +275,298 @@ def _random_interval(rs, r, upper):
     mask |= mask >> np.uint64(8)
     mask |= mask >> np.uint64(16)
     mask |= mask >> _U32
-    value = _next_uint32(rs, r) & mask
-    while value > upper:
-        value = _next_uint32(rs, r) & mask
-    return value
+    return mask
 
 
-@njit(inline="always")
-def _bounded_lemire(rs, r, rng):
-    """numpy's buffered_bounded_lemire_uint32: uniform on {0..rng}, 0 < rng < 2^32 - 1."""
-    rng_excl = rng + _U1
-    m = _next_uint32(rs, r) * rng_excl
-    leftover = m & _MASK32
-    if leftover < rng_excl:
-        threshold = (_MASK32 - rng) % rng_excl
-        while leftover < threshold:
-            m = _next_uint32(rs, r) * rng_excl
-            leftover = m & _MASK32
-    return m >> _U32
+@njit(cache=True, nogil=True)
+def _shuffle_row(rs, perm, r, n):
+    """perm[r] = numpy's ``permutation(n)`` drawn from replicate r's generator state rs[r].
 
-
-@njit(inline="always")
-def _next_index(sampler, rs, perm, pos, r, n):
-    """Replicate r's next sample index under a random or cyclic sampler.
-
-    reshuffle: successive ``permutation(n)`` (a shuffle of arange(n): for i = n-1..1 swap x[i]
-    with x[random_interval(i)]); replacement: ``integers(0, n)`` (no draw when n == 1);
-    cyclic: 0, 1, ..., n-1, 0, ...
+    ``Generator.shuffle`` of arange(n): for i = n-1, ..., 1 swap x[i] and x[j] with
+    j = random_interval(i), i.e. 32-bit draws masked to the smallest 2^k - 1 >= i, redrawn
+    while > i. Called once per n indices (not inlined).
     """
-    if sampler == _REPLACEMENT:
-        if n == 1:
-            return np.int64(0)
-        return np.int64(_bounded_lemire(rs, r, np.uint64(n - 1)))
-    p = pos[r]
-    if sampler == _RESHUFFLE:
-        if p == n:
-            for i in range(n):
-                perm[r, i] = i
-            for i in range(n - 1, 0, -1):
-                j = np.int64(_random_interval(rs, r, np.uint64(i)))
-                tmp = perm[r, j]
-                perm[r, j] = perm[r, i]
-                perm[r, i] = tmp
-            p = 0
-        pos[r] = p + 1
-        return np.int64(perm[r, p])
-    pos[r] = p + 1 if p + 1 < n else 0
-    return np.int64(p)
-
-
-@njit(inline="always")
-def _sample(sampler, q, idx, r, row, rs, perm, pos, n):
-    """Index of the q-th sample of replicate r's current batch."""
-    if sampler == _FULL:
-        return np.int64(q)
-    if sampler == _BLOCKS:
-        return np.int64(idx[r, row, q])
-    return _next_index(sampler, rs, perm, pos, r, n)
+    s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
+        rs[r, 0], rs[r, 1], rs[r, 2], rs[r, 3], rs[r, 4], rs[r, 5],
+    )  # fmt: skip
+    for i in range(n):
+        perm[r, i] = i
+    for i in range(n - 1, 0, -1):
+        upper = np.uint64(i)
+        mask = _interval_mask(upper)
+        value, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
+        value &= mask
+        while value > upper:
+            value, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
+            value &= mask
+        j = np.int64(value)
+        tmp = perm[r, j]
+        perm[r, j] = perm[r, i]
+        perm[r, i] = tmp
+    rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
 
 
 @njit(cache=True, nogil=True)
 def _draw_indices(sampler, rs, perm, pos, n, count):
-    """The next ``count`` indices of replicate 0 (for checking the stream against numpy)."""
+    """The next ``count`` indices of replicate 0 (to check the streams against numpy).
+
+    The same per-index code as in :func:`_run`.
+    """
     out = np.empty(count, dtype=np.int64)
+    s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
+        rs[0, 0], rs[0, 1], rs[0, 2], rs[0, 3], rs[0, 4], rs[0, 5],
+    )  # fmt: skip
+    p = pos[0]
     for k in range(count):
-        out[k] = _next_index(sampler, rs, perm, pos, 0, n)
+        if sampler == _REPLACEMENT:
+            if n == 1:
+                out[k] = 0
+            else:
+                value, s_hi, s_lo, has32, spare = _bounded_lemire(
+                    np.uint64(n - 1), s_hi, s_lo, inc_hi, inc_lo, has32, spare
+                )
+                out[k] = np.int64(value)
+        else:
+            if p == n:
+                rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5] = s_hi, s_lo, has32, spare
+                _shuffle_row(rs, perm, 0, n)
+                s_hi, s_lo, has32, spare = rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5]
+                p = 0
+            out[k] = perm[0, p]
+            p += 1
+    rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5] = s_hi, s_lo, has32, spare
+    pos[0] = p
     return out
 
 
-# ---- update rules ---------------------------------------------------------------------------
-@njit(inline="always")
-def _optimizer_step(code, hp, g, w, r, count, s1, s2, s3, lr, aux):
-    """Apply one update of rule ``code`` to replicate r in place; False if anything non-finite.
+# ---- the kernel -----------------------------------------------------------------------------
+_LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK = 0, 1, 2
 
-    ``g`` holds the problem's gradient; weight decay is added here, as in :mod:`convstudy.optim`.
-    ``lr`` is the step's factor (eta_k; Adagrad's eta_k / (1 + k lr_decay); Adam's
-    eta_k / (1 - beta1^(k+1)) with bias correction) and ``aux`` Adam's sqrt(1 - beta2^(k+1)).
+
+@njit(cache=True, parallel=True, nogil=True)
+def _run(
+    model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors,
+    code, hp, w, count, s1, s2, s3, active,
+):  # fmt: skip
+    """Run len(factors) updates of every active replicate (in parallel over replicates).
+
+    Gradients (g averaged over the b samples of the batch):
+      linear models: g = 1/b sum_i phi'(x_i . w, y_i) x_i + lam w, with phi'(z, y) = z - y
+      (least squares) or -y expit(-y z) (logistic; expit(u) = 1 / (1 + exp(-u)) as in scipy);
+      tanh network (layout of convstudy/problems/networks.py): yhat = sum_u a_u
+      tanh(v_u . x + c_u) + a0, e = yhat - y, delta_u = e a_u (1 - t_u^2) and per sample
+      dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e.
+    Update rules: ``code`` (see :func:`_encode_optimizer`), with ``factors[t] = (lr, aux)`` from
+    :func:`_step_factors`; weight decay is added to g first, as in :mod:`convstudy.optim`.
     State rows: sgd (s1 = momentum_buffer); adagrad (s1 = sum); rmsprop (s1 = square_avg,
     s2 = grad_avg, s3 = momentum_buffer); adam (s1 = exp_avg, s2 = exp_avg_sq,
     s3 = max_exp_avg_sq); rprop (s1 = prev, s2 = step_size).
+    A replicate whose gradient or new parameters are not all finite is frozen (active = False).
     """
-    d = g.shape[0]
-    ok = True
-    wd = hp[7]
-    c = count[r]
-    if code == _SGD:
-        for j in range(d):
-            gj = g[j]
-            if wd != 0.0:
-                gj = gj + wd * w[r, j]
-            new = w[r, j] - lr * gj
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    elif code == _MOMENTUM:
-        mu, tau, nest = hp[0], hp[1], hp[2] > 0.5
-        for j in range(d):
-            gj = g[j]
-            if wd != 0.0:
-                gj = gj + wd * w[r, j]
-            buf = gj if c == 0 else mu * s1[r, j] + (1.0 - tau) * gj
-            s1[r, j] = buf
-            new = w[r, j] - lr * (gj + mu * buf if nest else buf)
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    elif code == _ADAGRAD:
-        eps = hp[1]
-        for j in range(d):
-            gj = g[j]
-            if wd != 0.0:
-                gj = gj + wd * w[r, j]
-            s = s1[r, j] + gj * gj
-            s1[r, j] = s
-            new = w[r, j] - lr * gj / (np.sqrt(s) + eps)
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    elif code == _RMSPROP:
-        a, eps, mu, centered = hp[0], hp[1], hp[2], hp[3] > 0.5
-        for j in range(d):
-            gj = g[j]
-            if wd != 0.0:
-                gj = gj + wd * w[r, j]
-            v = a * s1[r, j] + (1.0 - a) * (gj * gj)
-            s1[r, j] = v
-            if centered:
-                gbar = a * s2[r, j] + (1.0 - a) * gj
-                s2[r, j] = gbar
-                denom = np.sqrt(max(v - gbar * gbar, 0.0)) + eps
-            else:
-                denom = np.sqrt(v) + eps
-            if mu > 0.0:
-                buf = mu * s3[r, j] + gj / denom
-                s3[r, j] = buf
-                new = w[r, j] - lr * buf
-            else:
-                new = w[r, j] - lr * (gj / denom)
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    elif code == _ADAM:
-        b1, b2, eps, ams, correct = hp[0], hp[1], hp[2], hp[3] > 0.5, hp[4] > 0.5
-        for j in range(d):
-            gj = g[j]
-            if wd != 0.0:
-                gj = gj + wd * w[r, j]
-            m = b1 * s1[r, j] + (1.0 - b1) * gj
-            v = b2 * s2[r, j] + (1.0 - b2) * (gj * gj)
-            s1[r, j] = m
-            s2[r, j] = v
-            second = v
-            if ams:
-                second = max(s3[r, j], v)
-                s3[r, j] = second
-            if correct:
-                new = w[r, j] - lr * (m / (np.sqrt(second) / aux + eps))
-            else:
-                new = w[r, j] - lr * (m / (np.sqrt(second) + eps))
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    else:  # _RPROP: the learning rate only seeds the step sizes at the first update
-        eta_minus, eta_plus, smin, smax = hp[0], hp[1], hp[2], hp[3]
-        for j in range(d):
-            gj = g[j]
-            step = lr if c == 0 else s2[r, j]
-            s = np.sign(gj * s1[r, j])
-            if s > 0:
-                step = step * eta_plus
-            elif s < 0:
-                step = step * eta_minus
-            step = min(max(step, smin), smax)
-            g_eff = 0.0 if s < 0 else gj
-            new = w[r, j] - step * np.sign(g_eff)
-            s1[r, j] = g_eff
-            s2[r, j] = step
-            ok &= np.isfinite(g[j]) & np.isfinite(new)
-            w[r, j] = new
-    count[r] = c + 1
-    return ok
+    n_rep, d = w.shape
+    n = X.shape[0]
+    n_steps = factors.shape[0]
+    h, p_in = width, n_in
+    off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
+    hp0, hp1, hp2, hp3, hp4, wd = hp[0], hp[1], hp[2], hp[3], hp[4], hp[7]
+    for r in prange(n_rep):
+        if not active[r]:
+            continue
+        g = np.empty(d)
+        hid = np.empty(max(h, 1))
+        s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
+            rs[r, 0], rs[r, 1], rs[r, 2], rs[r, 3], rs[r, 4], rs[r, 5],
+        )  # fmt: skip
+        p = pos[r]
+        c = count[r]
+        alive = True
+        for t in range(n_steps):
+            lr, aux = factors[t, 0], factors[t, 1]
+            # ---- gradient at w[r] over this step's batch
+            if model == _TANH_NETWORK:
+                for j in range(d):
+                    g[j] = 0.0
+            for q in range(b):
+                if sampler == _FULL:
+                    i = q
+                elif sampler == _BLOCKS:
+                    i = np.int64(idx[r, row0 + t, q])
+                elif sampler == _REPLACEMENT:
+                    if n == 1:
+                        i = 0
+                    else:
+                        value, s_hi, s_lo, has32, spare = _bounded_lemire(
+                            np.uint64(n - 1), s_hi, s_lo, inc_hi, inc_lo, has32, spare
+                        )
+                        i = np.int64(value)
+                elif sampler == _RESHUFFLE:
+                    if p == n:
+                        rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
+                        _shuffle_row(rs, perm, r, n)
+                        s_hi, s_lo, has32, spare = rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5]
+                        p = 0
+                    i = np.int64(perm[r, p])
+                    p += 1
+                else:  # cyclic
+                    i = p
+                    p = p + 1 if p + 1 < n else 0
+                if model == _TANH_NETWORK:
+                    yhat = 0.0
+                    for u in range(h):
+                        z = 0.0
+                        for k in range(p_in):
+                            z += X[i, k] * w[r, u * p_in + k]
+                        tu = np.tanh(z + w[r, off_c + u])
+                        hid[u] = tu
+                        yhat += tu * w[r, off_a + u]
+                    e = yhat + w[r, off_a0] - y[i]
+                    for u in range(h):
+                        tu = hid[u]
+                        delta = e * w[r, off_a + u] * (1.0 - tu * tu)
+                        for k in range(p_in):
+                            g[u * p_in + k] += delta * X[i, k]
+                        g[off_c + u] += delta
+                        g[off_a + u] += e * tu
+                    g[off_a0] += e
+                else:
+                    # x_i . w_r with four partial sums (independent add chains)
+                    z0 = 0.0
+                    z1 = 0.0
+                    z2 = 0.0
+                    z3 = 0.0
+                    j = 0
+                    while j + 4 <= d:
+                        z0 += X[i, j] * w[r, j]
+                        z1 += X[i, j + 1] * w[r, j + 1]
+                        z2 += X[i, j + 2] * w[r, j + 2]
+                        z3 += X[i, j + 3] * w[r, j + 3]
+                        j += 4
+                    while j < d:
+                        z0 += X[i, j] * w[r, j]
+                        j += 1
+                    z = (z0 + z1) + (z2 + z3)
+                    if model == _LEAST_SQUARES:
+                        dphi = z - y[i]
+                    else:
+                        dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
+                    if q == 0:
+                        for j in range(d):
+                            g[j] = dphi * X[i, j]
+                    else:
+                        for j in range(d):
+                            g[j] += dphi * X[i, j]
+            if b > 1:
+                for j in range(d):
+                    g[j] = g[j] / b
+            if lam != 0.0:
+                for j in range(d):
+                    g[j] = g[j] + lam * w[r, j]
+            # ---- update rule, in place
+            ok = True
+            if code == _SGD:
+                for j in range(d):
+                    gj = g[j]
+                    if wd != 0.0:
+                        gj = gj + wd * w[r, j]
+                    new = w[r, j] - lr * gj
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            elif code == _MOMENTUM:
+                nesterov = hp2 > 0.5
+                for j in range(d):
+                    gj = g[j]
+                    if wd != 0.0:
+                        gj = gj + wd * w[r, j]
+                    buf = gj if c == 0 else hp0 * s1[r, j] + (1.0 - hp1) * gj
+                    s1[r, j] = buf
+                    new = w[r, j] - lr * (gj + hp0 * buf if nesterov else buf)
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            elif code == _ADAGRAD:
+                for j in range(d):
+                    gj = g[j]
+                    if wd != 0.0:
+                        gj = gj + wd * w[r, j]
+                    acc = s1[r, j] + gj * gj
+                    s1[r, j] = acc
+                    new = w[r, j] - lr * gj / (np.sqrt(acc) + hp1)
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            elif code == _RMSPROP:
+                centered = hp3 > 0.5
+                for j in range(d):
+                    gj = g[j]
+                    if wd != 0.0:
+                        gj = gj + wd * w[r, j]
+                    v = hp0 * s1[r, j] + (1.0 - hp0) * (gj * gj)
+                    s1[r, j] = v
+                    if centered:
+                        gbar = hp0 * s2[r, j] + (1.0 - hp0) * gj
+                        s2[r, j] = gbar
+                        denom = np.sqrt(max(v - gbar * gbar, 0.0)) + hp1
+                    else:
+                        denom = np.sqrt(v) + hp1
+                    if hp2 > 0.0:
+                        buf = hp2 * s3[r, j] + gj / denom
+                        s3[r, j] = buf
+                        new = w[r, j] - lr * buf
+                    else:
+                        new = w[r, j] - lr * (gj / denom)
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            elif code == _ADAM:
+                amsgrad, corrected = hp3 > 0.5, hp4 > 0.5
+                for j in range(d):
+                    gj = g[j]
+                    if wd != 0.0:
+                        gj = gj + wd * w[r, j]
+                    m = hp0 * s1[r, j] + (1.0 - hp0) * gj
+                    v = hp1 * s2[r, j] + (1.0 - hp1) * (gj * gj)
+                    s1[r, j] = m
+                    s2[r, j] = v
+                    second = v
+                    if amsgrad:
+                        second = max(s3[r, j], v)
+                        s3[r, j] = second
+                    if corrected:
+                        new = w[r, j] - lr * (m / (np.sqrt(second) / aux + hp2))
+                    else:
+                        new = w[r, j] - lr * (m / (np.sqrt(second) + hp2))
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            else:  # rprop: the learning rate only seeds the step sizes at the first update
+                for j in range(d):
+                    gj = g[j]
+                    step = lr if c == 0 else s2[r, j]
+                    sgn = np.sign(gj * s1[r, j])
+                    if sgn > 0:
+                        step = step * hp1
+                    elif sgn < 0:
+                        step = step * hp0
+                    step = min(max(step, hp2), hp3)
+                    g_eff = 0.0 if sgn < 0 else gj
+                    new = w[r, j] - step * np.sign(g_eff)
+                    s1[r, j] = g_eff
+                    s2[r, j] = step
+                    ok &= np.isfinite(g[j]) & np.isfinite(new)
+                    w[r, j] = new
+            c += 1
+            if not ok:
+                alive = False
+                break
+        rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
+        pos[r] = p
+        count[r] = c
+        active[r] = alive
 
 
 def _step_factors(code: int, hp: np.ndarray, etas: np.ndarray, k0: int) -> np.ndarray:
     """(n, 2) per-step (lr, aux) for updates k0 .. k0 + n - 1, as :mod:`convstudy.optim` has them.
 
-    Every active replicate has made exactly k updates before update k (count = k + 1 after it),
-    so the count-dependent factors are the same for all of them.
+    lr is eta_k, except Adagrad's eta_k / (1 + k lr_decay) and, with bias correction, Adam's
+    eta_k / (1 - beta1^(k+1)); aux is Adam's sqrt(1 - beta2^(k+1)). Every active replicate has
+    made exactly k updates before update k (count = k + 1 after it), so these factors are the
+    same for all of them and are computed here with the numpy expressions of the rules.
     """
     out = np.empty((etas.shape[0], 2))
     out[:, 0] = etas
@@ -444,125 +575,9 @@ def _step_factors(code: int, hp: np.ndarray, etas: np.ndarray, k0: int) -> np.nd
     if code == _ADAGRAD:
         out[:, 0] = etas / (1.0 + (count - 1) * float(hp[0]))
     elif code == _ADAM and hp[4] > 0.5:
-        bc1 = 1.0 - np.power(float(hp[0]), count)
-        out[:, 0] = etas / bc1
+        out[:, 0] = etas / (1.0 - np.power(float(hp[0]), count))
         out[:, 1] = np.sqrt(1.0 - np.power(float(hp[1]), count))
     return out
-
-
-# ---- gradients ------------------------------------------------------------------------------
-@njit(inline="always")
-def _dot_row(X, i, w, r, d):
-    """x_i . w_r with four partial sums (independent add chains)."""
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    j = 0
-    while j + 4 <= d:
-        s0 += X[i, j] * w[r, j]
-        s1 += X[i, j + 1] * w[r, j + 1]
-        s2 += X[i, j + 2] * w[r, j + 2]
-        s3 += X[i, j + 3] * w[r, j + 3]
-        j += 4
-    while j < d:
-        s0 += X[i, j] * w[r, j]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def _linear_run(
-    X, y, lam, link, sampler, b, idx, row0, rs, perm, pos, factors, code, hp, w, count,
-    s1, s2, s3, active,
-):  # fmt: skip
-    """Run len(factors) updates of every active replicate of a linear model.
-
-    Gradient g = 1/b sum_i phi'(x_i . w, y_i) x_i + lam w with phi'(z, y) = z - y (least
-    squares) or -y expit(-y z) (logistic, expit(u) = 1 / (1 + exp(-u)) as in scipy).
-    """
-    n_rep, d = w.shape
-    n = X.shape[0]
-    for r in prange(n_rep):
-        if not active[r]:
-            continue
-        g = np.empty(d)
-        for t in range(factors.shape[0]):
-            for q in range(b):
-                i = _sample(sampler, q, idx, r, row0 + t, rs, perm, pos, n)
-                z = _dot_row(X, i, w, r, d)
-                if link == _LEAST_SQUARES:
-                    c = z - y[i]
-                else:
-                    c = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
-                if q == 0:
-                    for j in range(d):
-                        g[j] = c * X[i, j]
-                else:
-                    for j in range(d):
-                        g[j] += c * X[i, j]
-            if b > 1:
-                for j in range(d):
-                    g[j] = g[j] / b
-            if lam != 0.0:
-                for j in range(d):
-                    g[j] = g[j] + lam * w[r, j]
-            if not _optimizer_step(
-                code, hp, g, w, r, count, s1, s2, s3, factors[t, 0], factors[t, 1]
-            ):
-                active[r] = False
-                break
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def _network_run(
-    X, y, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors, code, hp, w, count,
-    s1, s2, s3, active,
-):  # fmt: skip
-    """Run len(factors) updates of every active replicate of a one-hidden-layer tanh network.
-
-    Layout and backpropagation as in :mod:`convstudy.problems.networks`: yhat = sum_u a_u
-    tanh(v_u . x + c_u) + a0, e = yhat - y, delta_u = e a_u (1 - t_u^2); per sample
-    dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e, averaged over the batch.
-    """
-    n_rep, d = w.shape
-    n = X.shape[0]
-    p, h = n_in, width
-    off_c, off_a, off_a0 = h * p, h * p + h, h * p + 2 * h
-    for r in prange(n_rep):
-        if not active[r]:
-            continue
-        g = np.empty(d)
-        hid = np.empty(h)
-        for t in range(factors.shape[0]):
-            for j in range(d):
-                g[j] = 0.0
-            for q in range(b):
-                i = _sample(sampler, q, idx, r, row0 + t, rs, perm, pos, n)
-                yhat = 0.0
-                for u in range(h):
-                    z = 0.0
-                    for k in range(p):
-                        z += X[i, k] * w[r, u * p + k]
-                    tu = np.tanh(z + w[r, off_c + u])
-                    hid[u] = tu
-                    yhat += tu * w[r, off_a + u]
-                e = yhat + w[r, off_a0] - y[i]
-                for u in range(h):
-                    tu = hid[u]
-                    delta = e * w[r, off_a + u] * (1.0 - tu * tu)
-                    for k in range(p):
-                        g[u * p + k] += delta * X[i, k]
-                    g[off_c + u] += delta
-                    g[off_a + u] += e * tu
-                g[off_a0] += e
-            for j in range(d):
-                g[j] = g[j] / b
-            if not _optimizer_step(
-                code, hp, g, w, r, count, s1, s2, s3, factors[t, 0], factors[t, 1]
-            ):
-                active[r] = False
-                break
 
 
 # The workqueue threading layer aborts on concurrent parallel launches from several threads
@@ -696,7 +711,7 @@ class FastStepper:
         self.rngs = sample_rngs
         self.sampler_code = _SAMPLER_CODES[sampler.name]
         self.idx = np.zeros((1, 1, 1), dtype=np.int32)
-        self.rs = np.zeros((1, _N_RNG), dtype=np.uint64)
+        self.rs = np.zeros((n_rep, _N_RNG), dtype=np.uint64)
         self.perm = np.zeros((1, 1), dtype=np.int32)
         self.pos = np.zeros(n_rep, dtype=np.int64)
         self.blocks = None
@@ -715,22 +730,23 @@ class FastStepper:
         self.b = n if sampler.name == "full" else batch_size
         self.X = np.ascontiguousarray(problem.X, dtype=np.float64)
         self.y = np.ascontiguousarray(problem.y, dtype=np.float64)
+        if self.kind == "tanh_network":
+            self.model, self.lam = _TANH_NETWORK, 0.0
+            self.n_in, self.width = problem.n_inputs, problem.width
+        else:
+            self.model = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
+            self.lam, self.n_in, self.width = float(problem.lam), 0, 0
         self.kernel_seconds = 0.0
 
     def _launch(self, row0: int, k0: int, k1: int, active: np.ndarray) -> None:
-        p = self.problem
         factors = _step_factors(self.code, self.hp, self.etas[k0:k1], k0)
-        tail = (
-            self.sampler_code, self.b, self.idx, row0, self.rs, self.perm, self.pos, factors,
-            self.code, self.hp, self.w, self.count, self.s1, self.s2, self.s3, active,
-        )  # fmt: skip
         t0 = time.perf_counter()
         with _LAUNCH:
-            if self.kind == "tanh_network":
-                _network_run(self.X, self.y, p.n_inputs, p.width, *tail)
-            else:
-                link = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
-                _linear_run(self.X, self.y, float(p.lam), link, *tail)
+            _run(
+                self.model, self.X, self.y, self.lam, self.n_in, self.width, self.sampler_code,
+                self.b, self.idx, row0, self.rs, self.perm, self.pos, factors, self.code,
+                self.hp, self.w, self.count, self.s1, self.s2, self.s3, active,
+            )  # fmt: skip
         self.kernel_seconds += time.perf_counter() - t0
 
     def advance(self, k_from: int, k_to: int, active: np.ndarray) -> None:
@@ -757,26 +773,19 @@ class FastStepper:
 
 
 def warm_up() -> float:
-    """Compile (or load from the on-disk cache) every kernel; return the seconds it took.
+    """Compile (or load from the on-disk cache) the kernels; return the seconds it took.
 
     Also runs the once-per-process check of the compiled sampling streams.
     """
     t0 = time.perf_counter()
-    X, y = np.zeros((3, 2)), np.ones(3)
     rs = _read_states([np.random.Generator(np.random.PCG64(0))])
-    tail = (
-        _REPLACEMENT, 1, np.zeros((1, 1, 1), dtype=np.int32), 0, rs, np.zeros((1, 3), np.int32),
+    _run(
+        _LEAST_SQUARES, np.zeros((3, 2)), np.ones(3), 0.0, 0, 0, _REPLACEMENT, 1,
+        np.zeros((1, 1, 1), dtype=np.int32), 0, rs, np.zeros((1, 3), np.int32),
         np.zeros(1, dtype=np.int64), np.full((1, 2), 0.1), _SGD, np.zeros(_N_HP),
+        np.zeros((1, 2)), np.zeros(1, dtype=np.int64), np.zeros((1, 2)), np.zeros((1, 2)),
+        np.zeros((1, 2)), np.ones(1, dtype=np.bool_),
     )  # fmt: skip
-
-    def state(d):
-        return (
-            np.zeros((1, d)), np.zeros(1, dtype=np.int64), np.zeros((1, d)), np.zeros((1, d)),
-            np.zeros((1, d)), np.ones(1, dtype=np.bool_),
-        )  # fmt: skip
-
-    _linear_run(X, y, 0.0, _LEAST_SQUARES, *tail, *state(2))
-    _network_run(np.zeros((3, 1)), y, 1, 1, *tail, *state(4))
     compiled_sampling_matches_numpy()
     return time.perf_counter() - t0
 

@@ -20,6 +20,8 @@ import pandas as pd  # noqa: E402
 __all__ = ["atomic_write", "write_table", "write_figure", "markdown_table", "FIGURE_FORMATS"]
 
 FIGURE_FORMATS = ("png", "svg")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 # fixed SVG ids and no timestamps: the same figure gives the same bytes
 matplotlib.rcParams["svg.hashsalt"] = "convstudy"
 
@@ -32,6 +34,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

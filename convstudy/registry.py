@@ -122,7 +122,7 @@ def _register_by_value(module: ModuleType) -> None:
 def _study_of(module: ModuleType, where: str) -> Study:
     study = getattr(module, "study", None)
     if not isinstance(study, Study):
-        got = "nothing" if study is None else f"a {type(study).__name__}"
+        got = "missing" if study is None else f"of type {type(study).__name__}"
         raise ValueError(
             f"{where} must define `study = convstudy.study.Study(...)`; its `study` is {got}."
         )

@@ -9,6 +9,7 @@ recomputed, never reused. Failed tasks are never cached.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,9 +52,11 @@ class Task:
     condition: dict
     seed: int
     replicates: tuple[int, ...]
+    code: str = ""
 
     def key(self) -> str:
-        """Canonical JSON of everything the result depends on (incl. the library version)."""
+        """Canonical JSON of everything the result depends on: the condition, seed, replicate
+        ids, library version and a fingerprint of the code that computes it."""
         return json.dumps(
             {
                 "study": self.study,
@@ -61,9 +64,40 @@ class Task:
                 "seed": self.seed,
                 "replicates": [self.replicates[0], self.replicates[-1], len(self.replicates)],
                 "version": __version__,
+                "code": self.code,
             },
             sort_keys=True,
         )
+
+
+# modules that only present results: editing them must not invalidate computed cells
+_PRESENTATION = {"__main__.py", "bench.py", "claims.py", "cli.py", "dask_executor.py",
+                 "figures.py", "output.py", "registry.py", "report.py"}
+
+
+@functools.lru_cache(maxsize=1)
+def _library_fingerprint() -> str:
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if path.name not in _PRESENTATION:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def code_fingerprint(study: Study) -> str:
+    """Hash of the library's computing modules and of the study's own module source.
+
+    Part of every cache key, so editing a study file or the engine never reuses stale cells.
+    """
+    digest = hashlib.sha256(_library_fingerprint().encode())
+    for fn in (study.conditions, study.compute):
+        module = sys.modules.get(getattr(fn, "__module__", ""), None)
+        source = getattr(module, "__file__", None)
+        if source and os.path.exists(source):
+            digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_path(cache_dir: Path, task: Task) -> Path:
@@ -94,8 +128,14 @@ def read_cached(path: Path, task: Task) -> pd.DataFrame | None:
 
 
 def _compute(compute: Callable, task: Task) -> pd.DataFrame:
+    """Run one task with single-threaded BLAS: the small products here gain nothing from
+    threads, and a fixed thread count keeps floating-point results identical whichever
+    executor (serial, processes, Dask) runs the task."""
+    from threadpoolctl import threadpool_limits
+
     try:
-        frame = compute(dict(task.condition), task.seed, np.asarray(task.replicates))
+        with threadpool_limits(limits=1):
+            frame = compute(dict(task.condition), task.seed, np.asarray(task.replicates))
     except Exception as exc:
         raise RuntimeError(
             f"Study {task.study!r} failed on condition {task.condition} "
@@ -188,8 +228,9 @@ def compute_runs(
     """All cells of a study as one tidy frame (grid order, then replicate), with cache counts."""
     executor = executor or SerialExecutor()
     conditions = study.grid(scale)
+    code = code_fingerprint(study)
     tasks = [
-        Task(study.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk))
+        Task(study.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk), code)
         for cond in conditions
         for chunk in chunk_replicates(scale.replicates, chunk_size)
     ]
@@ -226,6 +267,12 @@ def compute_runs(
 
 
 def _attach(frame: pd.DataFrame, condition: dict, columns: list[str]) -> pd.DataFrame:
+    clash = [c for c in columns if c in frame.columns]
+    if clash:
+        raise ValueError(
+            f"The compute function returned column(s) {clash} that are also condition keys; "
+            f"rename them (condition keys become columns of the tidy frame)."
+        )
     values = {k: condition.get(k) for k in columns}
     front = pd.DataFrame({k: [v] * len(frame) for k, v in values.items()}, index=frame.index)
     return pd.concat([front, frame], axis=1)

@@ -152,101 +152,94 @@ def moments_of(condition: dict) -> LeastSquaresSGDMoments:
 
 
 # ---- the grid ------------------------------------------------------------------------------
-def _run(part: str, label: str, problem: dict, schedule: str, n_steps: int, **extra) -> dict:
-    cond = {"part": part, "label": label, **problem, "optimizer": "sgd", "schedule": schedule}
-    cond.update({k: v for k, v in extra.items() if k.startswith("schedule_")})
-    cond = {k.replace("schedule_", "schedule."): v for k, v in cond.items()}
-    cond.update({k: v for k, v in extra.items() if not k.startswith("schedule_")})
-    cond.setdefault("sampler", "replacement")
-    cond["n_steps"] = int(n_steps)
-    return cond
+def _run(part: str, label: str, problem: dict, n_steps: int, schedule: str, **params) -> dict:
+    """One condition: SGD on ``problem`` with ``schedule``; ``params`` are the schedule's
+    parameters, except ``sampler``, ``batch_size``, ``w0`` and ``step_over_limit`` (a label)."""
+    extra = {
+        k: params.pop(k) for k in ("sampler", "batch_size", "w0", "step_over_limit") if k in params
+    }
+    return {
+        "part": part,
+        "label": label,
+        **problem,
+        "optimizer": "sgd",
+        "schedule": schedule,
+        **{f"schedule.{k}": v for k, v in params.items()},
+        "sampler": "replacement",
+        **extra,
+        "n_steps": int(n_steps),
+    }
 
 
 def schedule_conditions(n_steps: int) -> list[dict]:
-    """The schedules compared at one budget; all but two start from eta0 = ETA0."""
+    """The schedules compared at one budget; all but one start from eta0 = ETA0."""
     mu = PROBLEM["problem.mu"]
     k0 = 2.0 / (mu * ETA0)  # beta = eta0 * k0 = 2 / mu
     too_large = 2.0 * moments_of(PROBLEM).mean_square_step_limit()
-    specs = [
-        ("constant", "constant", {"schedule_eta0": ETA0}),
-        ("1/k", "inverse_time", {"schedule_eta0": ETA0, "schedule_k0": k0}),
-        ("1/k, eta0 too small", "inverse_time", {"schedule_eta0": ETA0, "schedule_k0": k0 / 10}),
-        ("1/k, eta0 too large", "inverse_time", {"schedule_eta0": too_large, "schedule_k0": k0}),
-        ("1/sqrt(k)", "inverse_sqrt", {"schedule_eta0": ETA0, "schedule_k0": k0}),
-        (
-            "step",
-            "step",
-            {"schedule_eta0": ETA0, "schedule_step_size": n_steps // 4, "schedule_gamma": 0.3},
-        ),
-        (
-            "exponential",
-            "exponential",
-            {"schedule_eta0": ETA0, "schedule_gamma": 0.01 ** (1.0 / n_steps)},
-        ),
-        ("cosine", "cosine", {"schedule_eta0": ETA0, "schedule_total_steps": n_steps}),
+    specs = {
+        "constant": ("constant", {"eta0": ETA0}),
+        "1/k": ("inverse_time", {"eta0": ETA0, "k0": k0}),
+        "1/k, eta0 too small": ("inverse_time", {"eta0": ETA0, "k0": k0 / 10}),  # beta mu = 0.2
+        "1/k, eta0 too large": ("inverse_time", {"eta0": too_large, "k0": k0}),
+        "1/sqrt(k)": ("inverse_sqrt", {"eta0": ETA0, "k0": k0}),
+        "step": ("step", {"eta0": ETA0, "step_size": n_steps // 4, "gamma": 0.3}),
+        "exponential": ("exponential", {"eta0": ETA0, "gamma": 0.01 ** (1.0 / n_steps)}),
+        "cosine": ("cosine", {"eta0": ETA0, "total_steps": n_steps}),
+    }
+    return [
+        _run("schedules", label, PROBLEM, n_steps, name, **params)
+        for label, (name, params) in specs.items()
     ]
-    return [_run("schedules", label, PROBLEM, name, n_steps, **p) for label, name, p in specs]
 
 
 def conditions(scale: Scale) -> list[dict]:
     mu = PROBLEM["problem.mu"]
     L = mu * PROBLEM["problem.condition_number"]  # exact by construction of ``quadratic``
-    floor_etas = scale.pick([1e-3, 2e-3, 4e-3, 8e-3], [2e-3, 4e-3, 8e-3])
-    horizon = scale.pick(12.0, 8.0)
+    horizon = scale.pick(12.0, 8.0)  # noise-floor runs: K = horizon / (eta mu)
     conds = [
         _run(
             "noise_floor",
             f"eta={eta:g}",
             PROBLEM,
-            "constant",
             math.ceil(horizon / (eta * mu)),
-            schedule_eta0=eta,
+            "constant",
+            eta0=eta,
         )
-        for eta in floor_etas
+        for eta in scale.pick([1e-3, 2e-3, 4e-3, 8e-3], [2e-3, 4e-3, 8e-3])
     ]
     conds += schedule_conditions(scale.pick(4000, 1500))
     n = GD_PROBLEM["problem.n_samples"]
-    for c in scale.pick([0.5, 0.9, 0.98, 1.02, 1.1, 1.5], [0.9, 0.98, 1.02, 1.1]):
-        conds.append(
-            _run(
-                "gd_divergence",
-                f"GD {c:g} x 2/L",
-                GD_PROBLEM,
-                "constant",
-                scale.pick(400, 300),
-                schedule_eta0=c * 2.0 / L,
-                step_over_limit=c,
-                sampler="full",
-                batch_size=n,
-                w0="random",
-            )
-        )
-    limit = moments_of(PROBLEM).mean_square_step_limit()
-    for c in scale.pick([0.5, 0.8, 1.0, 1.25, 1.6, 2.5], [0.8, 1.25, 2.5]):
-        conds.append(
-            _run(
-                "sgd_divergence",
-                f"SGD {c:g} x limit",
-                PROBLEM,
-                "constant",
-                scale.pick(1000, 500),
-                schedule_eta0=c * limit,
-                step_over_limit=c,
-            )
-        )
-    n_convex = scale.pick(5000, 2000)
-    conds.append(
+    conds += [
         _run(
-            "convex",
-            "1/sqrt(k)",
-            CONVEX,
-            "inverse_sqrt",
-            n_convex,
-            schedule_eta0=0.2,
-            schedule_k0=1.0,
+            "gd_divergence",
+            f"GD {c:g} x 2/L",
+            GD_PROBLEM,
+            scale.pick(400, 300),
+            "constant",
+            eta0=c * 2.0 / L,
+            step_over_limit=c,
+            sampler="full",
+            batch_size=n,
+            w0="random",
         )
-    )
-    conds.append(_run("convex", "constant", CONVEX, "constant", n_convex, schedule_eta0=0.02))
+        for c in scale.pick([0.5, 0.9, 0.98, 1.02, 1.1, 1.5], [0.9, 0.98, 1.02, 1.1])
+    ]
+    limit = moments_of(PROBLEM).mean_square_step_limit()
+    conds += [
+        _run(
+            "sgd_divergence",
+            f"SGD {c:g} x limit",
+            PROBLEM,
+            scale.pick(1000, 500),
+            "constant",
+            eta0=c * limit,
+            step_over_limit=c,
+        )
+        for c in scale.pick([0.5, 0.8, 1.0, 1.25, 1.6, 2.5], [0.8, 1.25, 2.5])
+    ]
+    n_convex = scale.pick(5000, 2000)
+    conds.append(_run("convex", "1/sqrt(k)", CONVEX, n_convex, "inverse_sqrt", eta0=0.2, k0=1.0))
+    conds.append(_run("convex", "constant", CONVEX, n_convex, "constant", eta0=0.02))
     return conds
 
 

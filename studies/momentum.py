@@ -93,7 +93,7 @@ NOISE_MOMENTA = (0.0, 0.5, 0.8, 0.9)
 CHECK_MOMENTUM = 0.9
 
 
-# ---- optimal parameters ------------------------------------------------------------------------
+# ---- optimal parameters -------------------------------------------------------------------------
 class Tuning(NamedTuple):
     """Constant parameters of a method and the per-step contraction of f - f* they give.
 
@@ -210,7 +210,7 @@ def make_optimizer(method: str, tuning: Tuning):
     return get_optimizer(name, momentum=tuning.momentum)
 
 
-# ---- conditions ----------------------------------------------------------------------------------
+# ---- conditions ---------------------------------------------------------------------------------
 def conditions(scale: Scale) -> list[dict]:
     log_kappas = scale.pick(np.arange(1.0, 4.01, 0.5), np.arange(1.0, 3.01, 0.5))
     kappas = [float(round(10**x, 6)) for x in log_kappas]
@@ -245,7 +245,7 @@ def conditions(scale: Scale) -> list[dict]:
     return out
 
 
-# ---- compute -------------------------------------------------------------------------------------
+# ---- compute ------------------------------------------------------------------------------------
 def _kappa_cell(condition: dict, seed: int, replicates) -> pd.DataFrame:
     """Hitting times of f - f* <= eps (f_0 - f*) for each replicate's random start."""
     problem = build_problem(condition)
@@ -368,7 +368,7 @@ def compute(condition: dict, seed: int, replicate_ids) -> pd.DataFrame:
 PARTS = {"kappa": _kappa_cell, "trajectory": _trajectory_cell, "noise": _noise_cell}
 
 
-# ---- analysis ------------------------------------------------------------------------------------
+# ---- analysis -----------------------------------------------------------------------------------
 def _hit_samples(kappa_runs: pd.DataFrame, method: str, eps: float) -> tuple[np.ndarray, list]:
     """kappa values and, per kappa, the hitting times of the replicates (inf when censored)."""
     part = kappa_runs[(kappa_runs["method"] == method) & np.isclose(kappa_runs["eps"], eps)]

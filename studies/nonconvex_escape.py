@@ -73,7 +73,7 @@ GL_SOURCE = (
 PROBLEM_LABELS = {"teacher_student": "teacher-student", "tanh_network": "tanh network"}
 
 
-# ---- conditions ----------------------------------------------------------------------------------
+# ---- conditions ---------------------------------------------------------------------------------
 def conditions(scale: Scale) -> list[dict]:
     escape = [
         {
@@ -116,7 +116,7 @@ def conditions(scale: Scale) -> list[dict]:
     return escape + gl
 
 
-# ---- compute -------------------------------------------------------------------------------------
+# ---- compute ------------------------------------------------------------------------------------
 def _escape_cell(condition: dict, seed: int, replicates) -> pd.DataFrame:
     """Trajectories from the poor local minimum, with a ``good_basin`` flag per record."""
     problem = build_problem(condition)
@@ -165,7 +165,7 @@ def compute(condition: dict, seed: int, replicate_ids) -> pd.DataFrame:
     return PARTS[part](condition, seed, replicate_ids)
 
 
-# ---- estimators ----------------------------------------------------------------------------------
+# ---- estimators ---------------------------------------------------------------------------------
 def trapezoid_average(steps, values) -> np.ndarray:
     """(1/K) integral_0^K of a curve recorded at ``steps`` (trapezoid rule), per row of ``values``.
 
@@ -191,7 +191,7 @@ def barrier_height(problem) -> float:
     return float(problem._f1(problem.x_max) - problem._f1(problem.x_local))
 
 
-# ---- analysis: escape ----------------------------------------------------------------------------
+# ---- analysis: escape ---------------------------------------------------------------------------
 def _final_outcomes(escape_runs: pd.DataFrame) -> pd.DataFrame:
     last = escape_runs[escape_runs["step"] == escape_runs["n_steps"]]
     return last.sort_values(["method", "batch_size", "replicate"])
@@ -325,7 +325,7 @@ def _escape_figure(table: pd.DataFrame, curves: pd.DataFrame, escape_runs: pd.Da
     return fig
 
 
-# ---- analysis: Ghadimi-Lan -----------------------------------------------------------------------
+# ---- analysis: Ghadimi-Lan ----------------------------------------------------------------------
 def _gl_fits(gl_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, fits = [], []
     for i, name in enumerate(sorted(gl_runs["problem"].unique())):
@@ -460,7 +460,7 @@ def _gl_figure(gl_runs: pd.DataFrame, table: pd.DataFrame, fits: pd.DataFrame):
     return fig
 
 
-# ---- checks and findings -------------------------------------------------------------------------
+# ---- checks and findings ------------------------------------------------------------------------
 def _checks(escape: pd.DataFrame, trend: dict, fits: pd.DataFrame) -> list[Check]:
     sgd1 = escape[(escape["method"] == "sgd") & (escape["batch_size"] == 1)].iloc[0]
     checks = [

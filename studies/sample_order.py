@@ -146,7 +146,8 @@ def compute(condition: dict, seed: int, replicates) -> pd.DataFrame:
     if condition["part"] == "oscillation":
         replicates = replicates[replicates < OSCILLATION_REPLICATES]
         if replicates.size == 0:
-            return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
+            dtypes = {"replicate": int, "step": int, "samples": int, "diverged": bool}
+            return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, float)) for c in COLUMNS})
     return simulate(
         make_problem(condition),
         get_optimizer(condition["optimizer"]),
@@ -477,7 +478,8 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
     a.figures["oscillation"] = oscillation_figure(runs, conds)
     a.captions["oscillation"] = (
         "Every step of the last two epochs with a constant step: the cyclic order drifts towards "
-        "the samples just seen (dotted: their targets/labels), reshuffling does not."
+        "the samples just seen (grey, right axis: the target or label of the sample seen by "
+        "cyclic order), reshuffling does not."
     )
     a.figures["final"] = final_figure(final, _decay_condition(conds, "ridge_sorted")["epochs"])
     a.captions["final"] = "Last-epoch mean suboptimality per order (95% CI over replicates)."

@@ -228,7 +228,7 @@ def _bad_files(folder: Path) -> dict[str, Path]:
         (["run", "{bad}/missing.py"], "does not exist"),
         (["run", "{bad}/syntax.py"], "SyntaxError"),
         (["run", "{bad}/no_study.py"], "must define `study"),
-        (["run", "{bad}/not_a_study.py"], "its `study` is a int"),
+        (["run", "{bad}/not_a_study.py"], "its `study` is of type int"),
         (["run", "{bad}/raises.py"], "ImportError: needs a package"),
         (["run", "{bad}/bad_condition.py", "--out", "{tmp}/r"], "Condition values of bad"),
         (["claims", "{tiny}", "--strict", "--jobs", "-2"], "--jobs"),

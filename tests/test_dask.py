@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
-from _tiny_study import study
+from _tiny_study import analyze_tables_only
+from _tiny_study import study as tiny_study
 
 from convstudy.runner import SerialExecutor, get_executor, run_study
 
 distributed = pytest.importorskip("distributed")
+study = replace(tiny_study, analyze=analyze_tables_only)  # no figures: this file is about tasks
 
 from convstudy.dask_executor import DASK_MISSING, DaskExecutor  # noqa: E402
 
@@ -24,7 +27,8 @@ def cluster():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"dashboard": False},
         silence_logs=logging.ERROR,
     ) as local:
         yield local
@@ -41,6 +45,19 @@ def test_scheduler_address_gives_the_serial_runs(cluster, serial_runs, tmp_path)
         result = run_study(study, out=tmp_path, executor=executor, chunk_size=4)
     assert result.n_computed == 6 and result.n_cached == 0  # 3 conditions x 2 chunks
     pd.testing.assert_frame_equal(result.runs, serial_runs, check_exact=True)
+
+
+def test_user_study_file_ships_to_the_workers_by_value(cluster, tiny_study_file, tmp_path):
+    """A study file outside sys.path (its module cannot be imported by name on a worker)."""
+    from convstudy.registry import load_study
+
+    user = load_study(tiny_study_file)
+    assert user.compute.__module__.startswith("convstudy_user_")
+    serial = run_study(user, out=None).runs
+    with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
+        result = run_study(user, out=tmp_path, executor=executor, chunk_size=3)
+    assert result.n_computed == 4 * 3  # 4 conditions x 3 chunks of the 8 replicates
+    pd.testing.assert_frame_equal(result.runs, serial, check_exact=True)
 
 
 def test_tasks_really_run_on_the_workers(cluster):
@@ -66,7 +83,7 @@ def test_map_unordered_yields_every_index_once(cluster):
 
 
 def test_local_cluster_gives_the_serial_runs_and_is_closed(serial_runs):
-    executor = get_executor(jobs=1, dask_local=2)
+    executor = get_executor(jobs=1, dask_local=1)
     assert isinstance(executor, DaskExecutor) and executor.name == "dask"
     with executor:
         runs = run_study(study, out=None, executor=executor, chunk_size=3).runs

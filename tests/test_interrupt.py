@@ -27,9 +27,11 @@ quick_study = replace(study, analyze=analyze_tables_only)  # no figures: fast re
 
 
 def tasks_of(s, seed: int = 0, chunk_size: int | None = None, replicates: int | None = None):
+    """The tasks the runner makes for study ``s`` (same keys, so same cache paths)."""
     scale = s.scale(False, replicates)
+    code = getattr(convstudy.runner, "code_fingerprint", lambda s: "")(s)
     return [
-        Task(s.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk))
+        Task(s.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk), code)
         for cond in s.grid(scale)
         for chunk in chunk_replicates(scale.replicates, chunk_size)
     ]
@@ -262,7 +264,7 @@ def test_no_bit_flip_in_an_entry_is_silently_reused(cached_run):
 def test_entry_of_another_task_is_not_reused(cached_run):
     """A file holding another task's frame (a copied or mixed-up entry) is recomputed."""
     out, before = cached_run
-    (path0, task0), (path1, task1) = entry_of(out, 0), entry_of(out, 1)
+    (path0, _), (path1, task1) = entry_of(out, 0), entry_of(out, 1)
     path1.write_bytes(path0.read_bytes())
     assert read_cached(path1, task1) is None
     result = run_study(quick_study, out=out)

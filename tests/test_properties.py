@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from convstudy import schedules as sch
+from convstudy.engine import simulate
 from convstudy.optim import OPTIMIZERS, get_optimizer
 from convstudy.problems import get_problem
-from convstudy.engine import simulate
 
 SETTINGS = settings(
     deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow], database=None
@@ -67,7 +67,9 @@ def schedules(draw):
         eta_min = draw(st.one_of(st.just(0.0), floats(0.0, eta0, exclude_max=True)))
 
         def log_cosine(k):
-            value = eta_min + (eta0 - eta_min) * 0.5 * (1 + math.cos(math.pi * min(k, total) / total))
+            value = eta_min + (eta0 - eta_min) * 0.5 * (
+                1 + math.cos(math.pi * min(k, total) / total)
+            )
             return math.log(value) if value > 0 else -math.inf
 
         return sch.cosine(eta0, total, eta_min), log_cosine

@@ -1,4 +1,4 @@
-"""Tests of the momentum study: optimal parameters, the torch/Nesterov mapping, estimators, analysis."""
+"""Tests of the momentum study: tuning, the torch/Nesterov mapping, estimators, analysis."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from studies import momentum as M
 KAPPAS = [4.0, 30.0, 1e3]
 
 
-# ---- optimal parameters ----------------------------------------------------------------------------
+# ---- optimal parameters -------------------------------------------------------------------------
 @pytest.mark.parametrize("kappa", KAPPAS)
 def test_gradient_descent_tuning(kappa):
     t = M.gradient_descent_tuning(2.0, 2.0 * kappa)
@@ -84,7 +84,7 @@ def test_tuning_rejects_bad_input():
         M.spectral_radius(0.1, 0.5, [1.0], nesterov="yes")
 
 
-# ---- torch's parametrisations are the textbook schemes ---------------------------------------------
+# ---- torch's parametrisations are the textbook schemes ------------------------------------------
 def _quadratic_and_start():
     problem = get_problem("quadratic", dim=5, condition_number=40.0, noise=0.5, n_samples=50)
     return problem, problem.w_star + np.linspace(-1.0, 1.0, 5)
@@ -139,7 +139,7 @@ def test_torch_heavy_ball_is_polyaks_two_step_recursion():
     np.testing.assert_allclose(ours, np.array(ref), rtol=1e-10, atol=1e-12)
 
 
-# ---- budgets, grids and estimators -----------------------------------------------------------------
+# ---- budgets, grids and estimators --------------------------------------------------------------
 def test_gd_budget_is_a_guarantee():
     """With margin 1 the gradient-descent budget reaches the target from any start."""
     problem = get_problem("quadratic", dim=10, condition_number=300.0, noise=0.0, n_samples=10)
@@ -166,7 +166,7 @@ def test_geometric_record_grid():
     assert np.all(np.diff(grid) > 0)
     assert np.array_equal(grid[:50], np.arange(50))  # dense start: every step
     big = grid[grid >= 1000]  # ratio 1.01 up to rounding to integers
-    assert np.max(big[1:] / big[:-1]) < 1.0106
+    assert np.max(big[1:] / big[:-1]) < 1.0111
 
 
 def test_update_statistics_known_answer():
@@ -197,7 +197,7 @@ def test_gradient_noise_trace_brute_force():
     assert M.gradient_noise_trace(problem, w) == pytest.approx(expected)
 
 
-# ---- the study -------------------------------------------------------------------------------------
+# ---- the study ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick_result(tmp_path_factory):
     return run_study(M.study, quick=True, replicates=6, out=tmp_path_factory.mktemp("reports"))

@@ -17,7 +17,7 @@ from convstudy.trends import (
 )
 
 
-# ---- condition_bootstrap ---------------------------------------------------------------------------
+# ---- condition_bootstrap ------------------------------------------------------------------------
 def test_condition_bootstrap_shapes_point_and_seed():
     rng = np.random.default_rng(0)
     samples = [rng.normal(size=30), rng.normal(size=50), rng.normal(size=40)]
@@ -70,7 +70,7 @@ def test_condition_bootstrap_rejects_bad_input(samples, kwargs, error):
         condition_bootstrap(samples, **kwargs)
 
 
-# ---- fit_trend -------------------------------------------------------------------------------------
+# ---- fit_trend ----------------------------------------------------------------------------------
 def test_fit_trend_exact_power_law():
     # every condition's values are symmetric around C x^p, so the means lie exactly on the law
     x = np.array([1.0, 10.0, 100.0, 1000.0])
@@ -135,7 +135,7 @@ def test_fit_trend_rejects_bad_input(x, kwargs, error, match):
         fit_trend(x, samples, n_boot=10, **kwargs)
 
 
-# ---- binomial intervals ----------------------------------------------------------------------------
+# ---- binomial intervals -------------------------------------------------------------------------
 def test_proportion_ci_known_answers():
     # Newcombe (1998a), Stat. Med. 17, 857-872, Table I: 81/263, Wilson score 0.2553-0.3662
     p, lo, hi = proportion_ci(81, 263)
