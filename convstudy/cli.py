@@ -265,6 +265,13 @@ def _run_all(studies, args) -> tuple[list, list[str]]:
                 )
             except ConnectionError:  # the cluster is gone: no point going on
                 raise
+            except (ValueError, TypeError) as exc:
+                if getattr(exc, "condition", None) is not None:
+                    raise  # a bad condition in the study: one line, exit 2 (see main)
+                print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
+                traceback.print_exc()
+                failed.append(study.name)
+                continue
             except Exception:
                 print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
                 traceback.print_exc()

@@ -166,11 +166,13 @@ def expected_smoothness(
 def tuned_inverse_time_k0(mu: float, L_b: float) -> float:
     """Shift k0 of the 1/k schedule eta_k = 1/(mu (k + k0)) tuned to minibatch smoothness L_b.
 
-    k0 = max(1, L_b / mu) is the smallest shift with eta_0 = 1/(mu k0) <= 1/L_b, the largest
-    step at which an SGD step does not increase E f in expectation near the start (the usual
-    bound eta <= 1/L_b of Gower et al. 2019, up to their factor 1/2). The numerator 1/mu is
-    the classical choice (Bottou, Curtis & Nocedal 2018, Thm 4.7, with beta = 1/mu, which on a
-    quadratic gives E f(w_k) - f* = O(1/k) exactly; the slowest mode's bias decays as k^-2).
+    k0 = max(1, L_b / mu) is the smallest shift with eta_0 = 1/(mu k0) <= 1/L_b: the first
+    step is at most 1/L_b, twice the constant-step bound 1/(2 L_b) of Gower et al. (2019,
+    Thm 3.1), a deliberately large start, since the bias the schedule leaves behind,
+    B (k0/(k + k0))^2 in f, grows like k0^2 (:func:`fit_inverse_time_model`). The numerator
+    1/mu is the classical choice (Bottou, Curtis & Nocedal 2018, Thm 4.7 with beta = 1/mu, the
+    edge of its condition beta > 1/mu; on a quadratic it still gives E f(w_k) - f* = O(1/k),
+    the slowest eigen-direction's bias decaying like k^-2).
     """
     owner = "tuned_inverse_time_k0"
     mu = check_scalar(mu, "mu", owner, low=0.0)

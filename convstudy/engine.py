@@ -8,6 +8,11 @@ from its own generator, ``SeedSequence(seed, spawn_key=(r,))`` spawned into a sa
 an initialisation stream. That is exactly ``SeedSequence(seed).spawn(R)[r]``, so replicate r's
 trajectory is the same whether it runs alone, among 1000, or in any chunk of replicates.
 
+Engines: the numpy path below works for any problem and optimizer; the compiled fast path
+(:mod:`convstudy._fast`, numba kernels parallel over replicates) runs the built-in problems and
+optimizers, from the same random streams, and gives the same trajectories to rounding.
+``engine="auto"`` picks the fast path when it can.
+
 Divergence: after every update a replicate whose parameters or gradient are non-finite is marked
 diverged and frozen (its parameters and optimizer state stop changing); at every recorded step a
 replicate whose suboptimality exceeds ``divergence_bound`` is marked diverged too. Recorded values
@@ -40,18 +45,21 @@ __all__ = [
 COLUMNS = ["replicate", "step", "samples", "loss", "subopt", "grad_norm_sq", "diverged"]
 
 
+def _stream(seed: int, replicate: int, child: int) -> np.random.Generator:
+    # SeedSequence(seed, spawn_key=(r,)).spawn(2)[child] is SeedSequence(seed, spawn_key=(r, child))
+    ss = np.random.SeedSequence(seed, spawn_key=(int(replicate), child))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
 def replicate_generators(seed: int, replicates: Iterable[int]) -> tuple[list, list]:
     """(sampling, initialisation) generators of each replicate, from one seed.
 
     Replicate r uses ``SeedSequence(seed, spawn_key=(r,))``, identical to the r-th child of
-    ``SeedSequence(seed).spawn(...)``; its two children seed the sampling and init streams.
+    ``SeedSequence(seed).spawn(...)``; its two children (spawn keys (r, 0) and (r, 1)) seed the
+    sampling and init streams.
     """
-    sampling, init = [], []
-    for r in replicates:
-        s_sample, s_init = np.random.SeedSequence(seed, spawn_key=(int(r),)).spawn(2)
-        sampling.append(np.random.Generator(np.random.PCG64(s_sample)))
-        init.append(np.random.Generator(np.random.PCG64(s_init)))
-    return sampling, init
+    ids = [int(r) for r in replicates]
+    return [_stream(seed, r, 0) for r in ids], [_stream(seed, r, 1) for r in ids]
 
 
 def record_steps(
@@ -98,6 +106,36 @@ def _initial_points(problem: Problem, w0, init_rngs: list, n_rep: int) -> np.nda
         w0 = check_array(w0, "w0", "simulate", shape=(problem.dim,))
         return np.tile(w0, (n_rep, 1))
     return check_array(w0, "w0", "simulate", shape=(n_rep, problem.dim)).copy()
+
+
+def _check_problem_outputs(problem: Problem, w: np.ndarray) -> None:
+    """Evaluate a user problem's methods once on the starting points and check their shapes.
+
+    Built-in problems are tested elsewhere and skipped. A wrong shape would otherwise surface
+    later as an obscure broadcasting error, or silently (``loss`` averages whatever
+    ``sample_losses`` returns), so it is refused here with the class and method named.
+    """
+    if type(problem).__module__.startswith("convstudy.problems"):
+        return
+    n_rep, d = w.shape
+    b = min(2, problem.n_samples)
+    idx = np.broadcast_to(np.arange(b), (n_rep, b))
+    expected = {
+        "sample_losses": ((n_rep, b), lambda: problem.sample_losses(w, idx)),
+        "sample_grads": ((n_rep, b, d), lambda: problem.sample_grads(w, idx)),
+        "batch_grad": ((n_rep, d), lambda: problem.batch_grad(w, idx)),
+        "loss": ((n_rep,), lambda: problem.loss(w)),
+        "grad": ((n_rep, d), lambda: problem.grad(w)),
+    }
+    with np.errstate(all="ignore"):
+        for method, (shape, evaluate) in expected.items():
+            got = np.shape(evaluate())
+            if got != shape:
+                raise ValueError(
+                    f"The 'problem' parameter of simulate is a {type(problem).__name__} whose "
+                    f"{method} returned shape {got}; expected {shape} for w of shape "
+                    f"{(n_rep, d)} and {b} sample(s) per replicate."
+                )
 
 
 def _resolve(optimizer, schedule, sampler) -> tuple[Optimizer, Schedule, Sampler]:
@@ -257,7 +295,8 @@ def simulate(
     pandas.DataFrame
         One row per replicate x recorded step with columns ``replicate, step, samples, loss,
         subopt, grad_norm_sq, diverged``; ``subopt`` is f(w) - f* (NaN when f* is unknown).
-        ``frame.attrs`` holds the run's settings and its wall time in seconds.
+        ``frame.attrs`` holds the run's settings, the engine that ran (``engine``), its wall
+        time and the part of it spent updating (``stepping_time``), in seconds.
     """
     owner = "simulate"
     if not isinstance(problem, Problem):
@@ -276,13 +315,20 @@ def simulate(
             raise ValueError("The 'replicates' parameter of simulate must list ids >= 0.")
     n_rep = replicate_ids.size
     steps = record_steps(n_steps, record, n_records)
-    sample_rngs, init_rngs = replicate_generators(seed, replicate_ids)
+    # Only the streams that will be used are built (the same generators as replicate_generators).
+    ids = replicate_ids.tolist()
+    sample_rngs = [_stream(seed, r, 0) for r in ids] if sampler.random else [None] * n_rep
+    init_rngs = [_stream(seed, r, 1) for r in ids] if isinstance(w0, str) else []
     w = _initial_points(problem, w0, init_rngs, n_rep)
+    _check_problem_outputs(problem, w)
     etas = schedule(np.arange(n_steps))
-    if n_steps and not np.all(np.isfinite(etas) & (etas > 0)):
-        bad = etas[~(np.isfinite(etas) & (etas > 0))][0]
+    # A step of 0 is allowed (cosine down to eta_min = 0, an exponential that underflows): the
+    # update then does not move. Negative or non-finite steps are refused.
+    if n_steps and not np.all(np.isfinite(etas) & (etas >= 0)):
+        bad = float(etas[~(np.isfinite(etas) & (etas >= 0))][0])
         raise ValueError(
-            f"Schedule {schedule.label()} gave a step size {bad!r}; steps must be > 0."
+            f"The 'schedule' parameter of simulate gave a step size {bad!r} "
+            f"({schedule.label()}); step sizes must be finite and >= 0."
         )
 
     f_star = problem.f_star
@@ -333,11 +379,14 @@ def simulate(
 
     # Record after k updates for every k in the grid; updates past the last record are not run
     # (they could not change the output).
+    stepping = 0.0
     try:
         done = 0
         for k in steps.tolist():
+            t_step = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):
                 stepper.advance(done, k, active)
+            stepping += time.perf_counter() - t_step
             done = k
             _record(k)
     finally:
@@ -363,6 +412,7 @@ def simulate(
             "problem.L": problem.L,
             "wall_time": time.perf_counter() - t0,
             "engine": path,
+            "stepping_time": stepping,
         }
     )
     return frame

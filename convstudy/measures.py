@@ -182,6 +182,20 @@ def mean_curve_hitting_time(
     eps = np.atleast_1d(np.asarray(eps, dtype=float))
     xs, Y, diverged = curve_matrix(frame, y, x)
     Y = Y[~diverged]
+    if Y.shape[0] == 0:  # every replicate diverged: nothing reaches eps
+        nan = np.full(eps.size, np.nan)
+        return pd.DataFrame(
+            {
+                "eps": eps,
+                "hit": nan,
+                "ci_low": np.inf,
+                "ci_high": np.inf,
+                "censored": True,
+                "p_censored": 1.0,
+                "n": 0,
+                "n_diverged": int(diverged.sum()),
+            }
+        )
     point = _first_crossing(xs, Y.mean(axis=0)[None], eps)[0]
     boots = bootstrap_replicates(Y, lambda c: _first_crossing(xs, c, eps), n_boot=n_boot, seed=seed)
     boots_inf = np.where(np.isnan(boots), np.inf, boots)

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_choice_of_names, check_option, check_scalar
+from ._validation import check_array, check_choice_of_names, check_scalar
 
 __all__ = [
     "Optimizer",
@@ -146,7 +146,12 @@ def _positive(value: Any, name: str, owner: str) -> float:
 
 
 def _flag(value: Any, name: str, owner: str) -> bool:
-    return bool(check_option(value, name, owner, [False, True]))
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"The {name!r} parameter of {owner} must be a bool (True or False). "
+            f"Got {value!r} instead."
+        )
+    return bool(value)
 
 
 def _pair(value: Any, name: str, owner: str) -> tuple[Any, Any]:

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _KEY = b"convstudy_key"
+_DIGEST = b"convstudy_sha256"
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,17 @@ class Task:
 
 
 # modules that only present results: editing them must not invalidate computed cells
-_PRESENTATION = {"__main__.py", "bench.py", "claims.py", "cli.py", "dask_executor.py",
-                 "figures.py", "output.py", "registry.py", "report.py"}
+_PRESENTATION = {
+    "__main__.py",
+    "bench.py",
+    "claims.py",
+    "cli.py",
+    "dask_executor.py",
+    "figures.py",
+    "output.py",
+    "registry.py",
+    "report.py",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,23 +118,41 @@ def cache_path(cache_dir: Path, task: Task) -> Path:
 def write_cached(path: Path, task: Task, frame: pd.DataFrame) -> None:
     """Write a task's frame with its key in the Parquet metadata, atomically."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    digest = frame_digest(table.to_pandas())  # of the frame exactly as it will be read back
     table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), _KEY: task.key().encode()}
+        {**(table.schema.metadata or {}), _KEY: task.key().encode(), _DIGEST: digest}
     )
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
+def frame_digest(frame: pd.DataFrame) -> bytes:
+    """SHA-256 of a frame's column names, dtypes and values (row order included)."""
+    digest = hashlib.sha256(
+        json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode()
+    )
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest().encode()
+
+
 def read_cached(path: Path, task: Task) -> pd.DataFrame | None:
-    """The cached frame of ``task``, or None when absent, unreadable or stale."""
+    """The cached frame of ``task``, or None when absent, unreadable, corrupt or stale.
+
+    An entry is reused only when its stored key equals the task's key and its stored digest
+    equals the digest of the data read back; anything else is recomputed.
+    """
     if not path.exists():
         return None
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException):
+        meta = table.schema.metadata or {}
+        if meta.get(_KEY) != task.key().encode():
+            return None
+        frame = table.to_pandas()
+        if meta.get(_DIGEST) != frame_digest(frame):
+            return None
+    except Exception:  # any damage (truncation, flipped bits, garbage) means: recompute
         return None
-    if (table.schema.metadata or {}).get(_KEY) != task.key().encode():
-        return None
-    return table.to_pandas()
+    return frame
 
 
 def _compute(compute: Callable, task: Task) -> pd.DataFrame:
@@ -137,10 +165,15 @@ def _compute(compute: Callable, task: Task) -> pd.DataFrame:
         with threadpool_limits(limits=1):
             frame = compute(dict(task.condition), task.seed, np.asarray(task.replicates))
     except Exception as exc:
-        raise RuntimeError(
+        # keep the class of our validators' errors (bad input stays ValueError/TypeError) and
+        # name the culprit condition; ``err.condition`` marks it as a bad-condition error
+        kind = next((k for k in (ValueError, TypeError) if isinstance(exc, k)), RuntimeError)
+        err = kind(
             f"Study {task.study!r} failed on condition {task.condition} "
             f"(replicates {task.replicates[0]}..{task.replicates[-1]}): {exc}"
-        ) from exc
+        )
+        err.condition = task.condition
+        raise err from exc
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(
             f"The compute function of study {task.study!r} must return a pandas "

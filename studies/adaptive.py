@@ -99,7 +99,8 @@ METHOD_LABELS = {
     "rprop": "RPROP (full batch)",
 }
 # log10 of the first eta0 of each method's grid; grids go up in half-decades (RPROP: decades,
-# its lr only sets the initial step). Placed so that each method's best value is inside.
+# its lr only sets the initial step size). Placed around each method's natural scale; the
+# tables flag a best value at the edge of its grid (at_grid_edge).
 GRID_START = {
     "sgd": -2.0,
     "momentum": -3.0,
@@ -107,7 +108,6 @@ GRID_START = {
     "rmsprop": -3.5,
     "adam": -3.0,
     "amsgrad": -3.0,
-    "rprop": -3.0,
 }
 GRID_SIZE = 6
 RPROP_GRID = (-3.0, -2.0, -1.0)
@@ -296,7 +296,7 @@ def simulate_projected(
                         "x": w[:, 0],
                         "diverged": False,
                     }
-                )  # fmt: skip
+                )
             )
         if k == n_steps:
             break
@@ -313,8 +313,9 @@ def simulate_projected(
 def _tuning_cell(condition: dict, seed: int, replicates) -> pd.DataFrame:
     problem = _problem(condition)
     full = condition["method"] == "rprop"
-    w0 = "random" if problem.name == "teacher_student" else None
-    if w0 is None:
+    if problem.name == "teacher_student":
+        w0 = "random"  # PyTorch-default initialisation per replicate
+    else:
         w0 = _isotropic_starts(problem, seed, replicates)
     return simulate(
         problem,
@@ -501,6 +502,9 @@ def _tuning_table(tuning: pd.DataFrame, eps: dict) -> tuple[pd.DataFrame, dict]:
         )  # fmt: skip
     table = pd.DataFrame(rows)
     table["best"] = select_best_eta(table)
+    ends = table.groupby(["problem", "method"])["eta0"].agg(["min", "max"])
+    edge = table.join(ends, on=["problem", "method"])
+    table["at_grid_edge"] = (edge["eta0"] == edge["min"]) | (edge["eta0"] == edge["max"])
     return table, boots
 
 
@@ -682,10 +686,12 @@ def _sensitivity_figure(table: pd.DataFrame):
             dead = m[m["n"] == 0]
             ax.scatter(dead["eta0"], np.full(len(dead), top * 3), marker="x", s=40,
                        color=colors[method])  # fmt: skip
+        if len(part):
+            ax.axhline(part["eps"].iloc[0], color="0.3", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("constant step size eta0")
-        ax.set_ylabel("final f(w_K) - f*")
+        ax.set_ylabel("final f(w_K) - f*  (dotted: eps)")
         ax.set_title(PROBLEM_LABELS[problem])
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
@@ -977,10 +983,11 @@ def _checks_reddi(table: pd.DataFrame) -> list[Check]:
 
 
 def _fmt_hit(row) -> str:
-    """'T [lo, hi] (eta0 e)' for a best-eta row, or 'not reached in K'."""
+    """'T [lo, hi] (eta0 e)' for a best-eta row, or 'not reached in K'; flags a grid edge."""
+    eta = f"eta0 {row['eta0']:g}" + (", edge of its grid" if row["at_grid_edge"] else "")
     if not np.isfinite(row["hit"]):
-        return f"not reached in {row['n_steps']} (eta0 {row['eta0']:g})"
-    return f"{row['hit']:g} [{row['hit_ci_low']:g}, {row['hit_ci_high']:g}] (eta0 {row['eta0']:g})"
+        return f"not reached in {row['n_steps']} ({eta})"
+    return f"{row['hit']:g} [{row['hit_ci_low']:g}, {row['hit_ci_high']:g}] ({eta})"
 
 
 def _fmt_ratio(row) -> str:
@@ -1092,7 +1099,9 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
         "final_subopt", "final_ci_low", "final_ci_high", "hit", "hit_ci_low", "hit_ci_high",
         "p_censored",
     ]  # fmt: skip
-    best_cols = shown + ["hit_samples", "ratio_to_sgd", "ratio_ci_low", "ratio_ci_high"]
+    best_cols = shown + [
+        "at_grid_edge", "hit_samples", "ratio_to_sgd", "ratio_ci_low", "ratio_ci_high",
+    ]  # fmt: skip
     return Analysis(
         tables={
             "eta_grid": table[shown + ["best"]],
@@ -1110,8 +1119,9 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
         captions={
             "curves_best_eta": "Mean suboptimality against iterations for every method at its "
             "best constant eta0 (95% CI bands); dotted line: eps.",
-            "eta_sensitivity": "Final suboptimality against eta0 per method and problem; "
-            "star: the best eta0 (fewest iterations to eps); x: every replicate diverged.",
+            "eta_sensitivity": "Final suboptimality against eta0 per method and problem, after "
+            "each method's iteration budget (tables/eta_grid.md, column n_steps; RPROP's is "
+            "shorter and full batch); star: the best eta0; x: every replicate diverged.",
             "iterations_to_eps": "Iterations for the mean curve to reach eps at the best eta0, "
             "95% bootstrap CI; RPROP iterations are full-batch (N samples each).",
             "bias_correction": "Adam's first 50 steps with and without bias correction (paired "

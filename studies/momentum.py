@@ -7,9 +7,15 @@ Three parts, each a set of conditions (``part`` key):
   with condition numbers kappa = L/mu from 10 to 10^4 (10 parameters, Hessian eigenvalues
   log-spaced from mu = 1 to L = kappa). Full batch is deterministic, so replicates differ by
   their random starting point (``w0="random"``: w* + (1, ..., 1) sqrt(2/d) + N(0, I)). The
-  measured quantity is the iterations until f(w_k) - f* <= eps (f(w_0) - f*) for each start;
-  its mean over starts, against kappa, is fitted with a log-log slope (bootstrap CI over
-  starts). Theory: slope 1 for gradient descent, 1/2 for the accelerated methods.
+  measured quantity is the iterations until ||w_k - w*||^2 <= eps ||w_0 - w*||^2 for each
+  start (the error the theorems for gradient descent and heavy ball bound); its mean over
+  starts, against kappa, is fitted with a log-log slope (bootstrap CI over starts). Theory:
+  slope 1 for gradient descent, 1/2 for the accelerated methods. The iterations until
+  f(w_k) - f* <= eps (f(w_0) - f*) are reported too, unchecked: f(w_0) - f* is dominated by the
+  steep directions, so this target asks the slow direction for a reduction of only about
+  eps kappa, and a method that removes the steep directions at once (Nesterov with lr = 1/L)
+  then needs about sqrt(kappa) ln(1/(eps kappa)) steps, a log-log slope below 1/2 at any
+  fixed eps.
 - ``trajectory``: the same three methods on a 2-D quadratic with kappa = 30, drawn over the
   contours of f in the Hessian's eigenbasis: gradient descent zig-zags across the steep
   direction, momentum damps the zig-zag and moves faster along the flat one.
@@ -61,8 +67,13 @@ METHOD_LABELS = {
     "heavy_ball": "heavy ball (Polyak)",
     "nesterov": "Nesterov",
 }
-EPS = (1e-3, 1e-6)  # targets on the relative suboptimality; the checks use the smallest
+EPS = (1e-3, 1e-6)  # relative targets; the checks use the smallest
 CHECK_EPS = 1e-6
+METRICS = {
+    "distance": "||w_k - w*||^2 <= eps ||w_0 - w*||^2",
+    "suboptimality": "f(w_k) - f* <= eps (f(w_0) - f*)",
+}
+CHECK_METRIC = "distance"
 RECORD_RATIO = 1.01  # hitting times are read on a geometric step grid of ratio 1.01
 N_BOOT = 2000
 GD_SLOPE_INTERVAL = (0.85, 1.15)
@@ -247,7 +258,7 @@ def conditions(scale: Scale) -> list[dict]:
 
 # ---- compute ------------------------------------------------------------------------------------
 def _kappa_cell(condition: dict, seed: int, replicates) -> pd.DataFrame:
-    """Hitting times of f - f* <= eps (f_0 - f*) for each replicate's random start."""
+    """Hitting times of both relative targets (METRICS) for each replicate's random start."""
     problem = build_problem(condition)
     method = condition["method"]
     tuning = TUNINGS[method](problem.mu, problem.L)
@@ -264,9 +275,16 @@ def _kappa_cell(condition: dict, seed: int, replicates) -> pd.DataFrame:
         seed=seed,
         w0="random",
         record=geometric_record_grid(n_steps),
+        record_iterates=True,
     )
-    f0 = frame.groupby("replicate")["subopt"].transform("first")
-    hits = hitting_times(frame.assign(rel_subopt=frame["subopt"] / f0), EPS, y="rel_subopt")
+    err = frame[[f"w_{j}" for j in range(problem.dim)]].to_numpy() - problem.w_star
+    frame = frame.assign(distance=np.einsum("ij,ij->i", err, err), suboptimality=frame["subopt"])
+    parts = []
+    for metric in METRICS:
+        start = frame.groupby("replicate")[metric].transform("first")
+        rel = frame[["replicate", "step", "diverged"]].assign(rel=frame[metric] / start)
+        parts.append(hitting_times(rel, EPS, y="rel").assign(metric=metric))
+    hits = pd.concat(parts, ignore_index=True)
     return hits.assign(
         lr=tuning.lr,
         momentum_param=tuning.momentum,
@@ -315,8 +333,10 @@ def gradient_noise_trace(problem, w: np.ndarray) -> float:
 def update_statistics(frame: pd.DataFrame, dim: int, scale: float) -> pd.DataFrame:
     """Per replicate: mean over consecutive recorded steps of ||w_{k+1} - w_k||^2 / scale.
 
-    ``frame`` holds iterates ``w_0..w_{dim-1}`` at consecutive steps (``record_iterates``).
-    Also returns the replicate's mean suboptimality over the same steps.
+    At stationarity E[w_{k+1} - w_k] = 0, so this is the total variance of the update (the
+    trace of its covariance), averaged over the window. ``frame`` holds iterates
+    ``w_0..w_{dim-1}`` at consecutive steps (``record_iterates``). Also returns the replicate's
+    mean suboptimality over the same steps.
     """
     cols = [f"w_{j}" for j in range(dim)]
     rows = []
@@ -369,9 +389,14 @@ PARTS = {"kappa": _kappa_cell, "trajectory": _trajectory_cell, "noise": _noise_c
 
 
 # ---- analysis -----------------------------------------------------------------------------------
-def _hit_samples(kappa_runs: pd.DataFrame, method: str, eps: float) -> tuple[np.ndarray, list]:
+def _select(frame: pd.DataFrame, method: str, metric: str, eps: float) -> pd.DataFrame:
+    keep = (frame["method"] == method) & (frame["metric"] == metric)
+    return frame[keep & np.isclose(frame["eps"], eps)]
+
+
+def _hit_samples(kappa_runs: pd.DataFrame, method: str, metric: str, eps: float):
     """kappa values and, per kappa, the hitting times of the replicates (inf when censored)."""
-    part = kappa_runs[(kappa_runs["method"] == method) & np.isclose(kappa_runs["eps"], eps)]
+    part = _select(kappa_runs, method, metric, eps)
     kappas = np.sort(part["kappa"].unique())
     samples = [
         part.loc[part["kappa"] == k, "hit"].fillna(np.inf).to_numpy(dtype=float) for k in kappas
@@ -387,13 +412,14 @@ def _predicted_iterations(rate: float, eps: float) -> float:
 def _kappa_tables(kappa_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, slopes = [], []
     for i, method in enumerate(METHODS):
-        for j, eps in enumerate(EPS):
-            kappas, samples = _hit_samples(kappa_runs, method, eps)
+        for j, (metric, eps) in enumerate((m, e) for m in METRICS for e in EPS):
+            kappas, samples = _hit_samples(kappa_runs, method, metric, eps)
             fit = fit_trend(kappas, samples, n_boot=N_BOOT, seed=100 * i + j)
             expected = GD_SLOPE_INTERVAL if method == "gd" else ACCELERATED_SLOPE_INTERVAL
             slopes.append(
                 {
                     "method": method,
+                    "metric": metric,
                     "eps": eps,
                     "slope": fit["slope"],
                     "ci_low": fit["ci_low"],
@@ -401,13 +427,14 @@ def _kappa_tables(kappa_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                     "theory": 1.0 if method == "gd" else 0.5,
                     "expected_low": expected[0],
                     "expected_high": expected[1],
+                    "checked": metric == CHECK_METRIC and eps == CHECK_EPS,
                     "kappa_min": float(kappas.min()),
                     "kappa_max": float(kappas.max()),
                     "n_per_kappa": fit["n_min"],
                     "n_censored": int(sum(np.isinf(s).sum() for s in samples)),
                 }
             )
-            sub = kappa_runs[(kappa_runs["method"] == method) & np.isclose(kappa_runs["eps"], eps)]
+            sub = _select(kappa_runs, method, metric, eps)
             for k, s in zip(kappas, samples):
                 cell = sub[sub["kappa"] == k].iloc[0]
                 finite = s[np.isfinite(s)]
@@ -415,6 +442,7 @@ def _kappa_tables(kappa_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                 rows.append(
                     {
                         "method": method,
+                        "metric": metric,
                         "kappa": k,
                         "eps": eps,
                         "mean_iterations": float(mean) if finite.size == s.size else np.inf,
@@ -479,6 +507,7 @@ def _trajectory_table(traj: pd.DataFrame) -> pd.DataFrame:
                 "lr": float(part["lr"].iloc[0]),
                 "steps": int(part["step"].max()),
                 "steep_sign_changes": int(np.sum(np.diff(np.sign(steep)) != 0)),
+                "steep_abs_max": float(np.max(np.abs(steep))),
                 "steep_abs_after_20": float(abs(steep[20])),
                 "flat_abs_after_20": float(abs(part["u_flat"].to_numpy()[20])),
                 "final_subopt": float(part["subopt"].iloc[-1]),
@@ -488,43 +517,45 @@ def _trajectory_table(traj: pd.DataFrame) -> pd.DataFrame:
 
 
 def _kappa_figure(hits: pd.DataFrame, slopes: pd.DataFrame):
-    fig, ax = new_figure(width=6.0, height=4.2)
-    table = hits[np.isclose(hits["eps"], CHECK_EPS)].copy()
-    table["method"] = table["method"].map(METHOD_LABELS)
-    s = slopes[np.isclose(slopes["eps"], CHECK_EPS)].set_index("method")
-    table["method"] = [
-        f"{name}: slope {s.loc[m, 'slope']:.2f} "
-        f"[{s.loc[m, 'ci_low']:.2f}, {s.loc[m, 'ci_high']:.2f}]"
-        for m, name in zip(hits.loc[table.index, "method"], table["method"])
-    ]
-    plot_estimates(
-        ax,
-        table,
-        x="kappa",
-        y="mean_iterations",
-        hue="method",
-        logx=True,
-        logy=True,
-        xlabel="condition number kappa = L / mu",
-        ylabel=f"iterations until f - f* <= {CHECK_EPS:g} (f(w0) - f*)",
-        title="Iterations to eps against the condition number (quadratic, d = 10)",
-        note="mean over random starts, error bars = 95% t-CI",
-    )
-    for method in METHODS:
-        part = hits[(hits["method"] == method) & np.isclose(hits["eps"], CHECK_EPS)]
-        add_reference_line(
+    fig, axes = new_figure(ncols=2, width=5.6, height=4.4, sharey=True)
+    for ax, metric in zip(axes, METRICS):
+        table = hits[(hits["metric"] == metric) & np.isclose(hits["eps"], CHECK_EPS)].copy()
+        s = slopes[(slopes["metric"] == metric) & np.isclose(slopes["eps"], CHECK_EPS)]
+        s = s.set_index("method")
+        table["label"] = [
+            f"{METHOD_LABELS[m]}: slope {s.loc[m, 'slope']:.2f} "
+            f"[{s.loc[m, 'ci_low']:.2f}, {s.loc[m, 'ci_high']:.2f}]"
+            for m in table["method"]
+        ]
+        checked = " (checked)" if metric == CHECK_METRIC else " (reported)"
+        plot_estimates(
             ax,
-            part["kappa"],
-            part["predicted"],
-            f"asymptotic rate, {METHOD_LABELS[method]}",
-            color="0.45",
-            ls=[":", "--", "-."][METHODS.index(method)],
+            table,
+            x="kappa",
+            y="mean_iterations",
+            hue="label",
+            logx=True,
+            logy=True,
+            xlabel="condition number kappa = L / mu",
+            ylabel="iterations to the target",
+            title=f"target {METRICS[metric].replace('eps', f'{CHECK_EPS:g}')}{checked}",
         )
-    ax.legend(
-        fontsize="x-small",
-        title="mean over starts, 95% t-CI; slope [95% bootstrap CI]",
-        title_fontsize="x-small",
-    )
+        for method, ls in zip(METHODS, [":", "--", "-."]):
+            part = table[table["method"] == method]
+            add_reference_line(
+                ax,
+                part["kappa"],
+                part["predicted"],
+                f"ln(1/eps) / -ln(rate), {METHOD_LABELS[method]}",
+                color="0.45",
+                ls=ls,
+            )
+        ax.title.set_fontsize("small")
+        ax.legend(
+            fontsize="x-small",
+            title="mean over random starts, 95% t-CI;\nslope [95% bootstrap CI]",
+            title_fontsize="x-small",
+        )
     return fig
 
 
@@ -594,7 +625,7 @@ def _update_variance_figure(table: pd.DataFrame):
 
 def _checks(slopes: pd.DataFrame, noise: pd.DataFrame) -> list[Check]:
     checks = []
-    s = slopes[np.isclose(slopes["eps"], CHECK_EPS)].set_index("method")
+    s = slopes[slopes["checked"]].set_index("method")
     ids = {
         "gd": "6a-gd-kappa-slope",
         "heavy_ball": "6b-heavy-ball-kappa-slope",
@@ -613,7 +644,8 @@ def _checks(slopes: pd.DataFrame, noise: pd.DataFrame) -> list[Check]:
                 ),
                 source=SOURCE,
                 quantity=(
-                    f"log-log slope of mean iterations to f - f* <= {CHECK_EPS:g} (f0 - f*) "
+                    f"log-log slope of mean iterations to "
+                    f"{METRICS[CHECK_METRIC].replace('eps', f'{CHECK_EPS:g}')} "
                     f"against kappa in [{row['kappa_min']:g}, {row['kappa_max']:g}]"
                 ),
                 expected=f"{theory}; accept [{row['expected_low']}, {row['expected_high']}]",
@@ -654,26 +686,40 @@ def _checks(slopes: pd.DataFrame, noise: pd.DataFrame) -> list[Check]:
     return checks
 
 
-def _findings(slopes: pd.DataFrame, noise: pd.DataFrame, traj: pd.DataFrame) -> list[str]:
-    s = slopes[np.isclose(slopes["eps"], CHECK_EPS)].set_index("method")
-    parts = [
+def _slope_text(slopes: pd.DataFrame, metric: str) -> str:
+    s = slopes[(slopes["metric"] == metric) & np.isclose(slopes["eps"], CHECK_EPS)]
+    s = s.set_index("method")
+    return "; ".join(
         f"{METHOD_LABELS[m]} {s.loc[m, 'slope']:.2f} [{s.loc[m, 'ci_low']:.2f}, "
         f"{s.loc[m, 'ci_high']:.2f}]"
         for m in METHODS
-    ]
+    )
+
+
+def _findings(slopes: pd.DataFrame, noise: pd.DataFrame, traj: pd.DataFrame) -> list[str]:
     n_row = noise.set_index("momentum").loc[CHECK_MOMENTUM]
     sgd_row = noise.set_index("momentum").loc[0.0]
     t = traj.set_index("method")
     return [
-        "Log-log slope of iterations to a relative gap of "
-        f"{CHECK_EPS:g} against kappa (95% bootstrap CI over random starts): "
-        + "; ".join(parts)
-        + ". Theory: 1 for gradient descent, 1/2 for heavy ball and Nesterov.",
+        f"Log-log slope of iterations against kappa to the target "
+        f"{METRICS['distance'].replace('eps', f'{CHECK_EPS:g}')} (95% bootstrap CI over random "
+        f"starts): {_slope_text(slopes, 'distance')}. Theory: 1 for gradient descent, 1/2 for "
+        "heavy ball and Nesterov.",
+        f"To the target {METRICS['suboptimality'].replace('eps', f'{CHECK_EPS:g}')} instead: "
+        f"{_slope_text(slopes, 'suboptimality')} (not checked: this target depends on how "
+        "f(w_0) - f* is spread over the spectrum, see the module docstring).",
         f"On the 2-D quadratic (kappa = {t['kappa'].iloc[0]:g}) the steep coordinate of gradient "
         f"descent changes sign {t.loc['gd', 'steep_sign_changes']} times in "
         f"{t.loc['gd', 'steps']} steps and is still {t.loc['gd', 'steep_abs_after_20']:.3g} "
-        f"after 20 steps, against {t.loc['heavy_ball', 'steep_abs_after_20']:.3g} (heavy ball) "
-        f"and {t.loc['nesterov', 'steep_abs_after_20']:.3g} (Nesterov); after 40 steps "
+        f"after 20 steps, against {t.loc['heavy_ball', 'steep_abs_after_20']:.3g} (heavy ball, "
+        f"which first overshoots to {t.loc['heavy_ball', 'steep_abs_max']:.2f} from "
+        f"{abs(TRAJECTORY_START[1]):g}: its iteration matrix has a double root at lambda = L) "
+        f"and {t.loc['nesterov', 'steep_abs_after_20']:.3g} (Nesterov, whose lr = 1/L removes "
+        f"the steep direction in one step). Along the flat direction the distance left after "
+        f"20 steps is {t.loc['gd', 'flat_abs_after_20']:.3g} (GD), "
+        f"{t.loc['heavy_ball', 'flat_abs_after_20']:.3g} (heavy ball), "
+        f"{t.loc['nesterov', 'flat_abs_after_20']:.3g} (Nesterov), from "
+        f"{abs(TRAJECTORY_START[0]):g}; after 40 steps "
         f"f - f* = {t.loc['gd', 'final_subopt']:.2e}, {t.loc['heavy_ball', 'final_subopt']:.2e}"
         f", {t.loc['nesterov', 'final_subopt']:.2e}.",
         f"At the same effective step eta_eff = {n_row['effective_lr']:g}, momentum "
@@ -704,8 +750,9 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
             "update_variance": _update_variance_figure(noise),
         },
         captions={
-            "kappa_scaling": "Mean iterations to reduce f - f* by 1e-6 against the condition "
-            "number, with 95% t-CIs over random starts and the asymptotic-rate prediction.",
+            "kappa_scaling": "Mean iterations to reduce ||w - w*||^2 (checked) or f - f* "
+            "(reported) by 1e-6 against the condition number, with 95% t-CIs over random "
+            "starts and the asymptotic-rate prediction.",
             "trajectories": "Gradient descent, heavy ball and Nesterov on a 2-D quadratic over "
             "the contours of f, in the Hessian's eigenbasis.",
             "update_variance": "Variance of the SGD update with and without momentum at the same "
@@ -726,9 +773,9 @@ study = Study(
     title="Momentum and Nesterov: sqrt(kappa) iterations and smoother SGD steps",
     description=(
         "Gradient descent, heavy-ball momentum and Nesterov's method with their optimal "
-        "parameters on quadratics with condition numbers 10 to 10^4 (iterations to a relative "
-        "gap of 1e-6 over random starts), a 2-D trajectory plot, and the variance of SGD "
-        "updates with and without momentum at the same effective step (DESIGN.md claim 6)."
+        "parameters on quadratics with condition numbers 10 to 10^4 (iterations to shrink the "
+        "squared error by 1e-6, over random starts), a 2-D trajectory plot, and the variance of "
+        "SGD updates with and without momentum at the same effective step (DESIGN.md claim 6)."
     ),
     conditions=conditions,
     compute=compute,

@@ -50,8 +50,15 @@ def tiny_conditions(scale, n_steps: int = 60) -> list[dict]:
     ]
 
 
+def tiny_conditions_changed(scale) -> list[dict]:
+    """The tiny grid with one condition changed (momentum 0.6 instead of 0.5)."""
+    conds = tiny_conditions(scale)
+    conds[2] = {**conds[2], "optimizer.momentum": 0.6}
+    return conds
+
+
 def slow_conditions(scale) -> list[dict]:
-    return tiny_conditions(scale, n_steps=800)
+    return tiny_conditions(scale, n_steps=400)
 
 
 def diverging_conditions(scale) -> list[dict]:
@@ -123,8 +130,8 @@ slow_study = Study(
     conditions=slow_conditions,
     compute=simulate_cell,
     analyze=analyze_tables_only,
-    replicates=16,
-    quick_replicates=16,
+    replicates=10,
+    quick_replicates=10,
 )
 
 diverging_study = Study(

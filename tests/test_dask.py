@@ -134,3 +134,13 @@ def test_missing_dask_says_how_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"install convstudy\[dask\]") as info:
         DaskExecutor(n_workers=1)
     assert str(info.value) == DASK_MISSING and "\n" not in DASK_MISSING
+
+
+def test_cli_with_unreachable_scheduler_is_one_line_exit_2(tiny_study_file, tmp_path, capsys):
+    from convstudy import cli
+
+    status = cli.main(
+        ["run", str(tiny_study_file), "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "tcp://127.0.0.1:9" in err[0]

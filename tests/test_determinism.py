@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _tiny_study import study
+from _tiny_study import analyze_tables_only, study
 
 from convstudy.problems import PROBLEMS, get_problem
 from convstudy.runner import JoblibExecutor, SerialExecutor, run_study
+
+#: the tiny study without its figure, for the many reruns (a figure costs more than the runs)
+tables_only = replace(study, analyze=analyze_tables_only)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -22,10 +25,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def run_snapshot(out: Path, **kwargs) -> tuple[dict[str, bytes], object]:
+def run_snapshot(out: Path, the_study=tables_only, **kwargs) -> tuple[dict[str, bytes], object]:
     kwargs.setdefault("executor", SerialExecutor())
-    result = run_study(study, out=out, **kwargs)
-    return snapshot(out / study.name), result
+    result = run_study(the_study, out=out, **kwargs)
+    return snapshot(out / the_study.name), result
 
 
 def assert_same_files(got: dict[str, bytes], want: dict[str, bytes]) -> None:
@@ -36,75 +39,72 @@ def assert_same_files(got: dict[str, bytes], want: dict[str, bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The serial, uncached, unchunked run."""
+    """The serial, uncached, unchunked run (tables only)."""
     files, result = run_snapshot(tmp_path_factory.mktemp("reference"), fresh=True)
-    assert result.n_computed == 3 and result.n_cached == 0
+    assert (result.n_computed, result.n_cached) == (3, 0)
+    assert {"runs.parquet", "tables/final.csv", "tables/final.md", "README.md"} <= set(files)
     return files
 
 
-def test_reference_has_the_expected_files(reference):
-    for name in ["runs.parquet", "tables/final.csv", "tables/final.md", "README.md"]:
-        assert name in reference
-    assert {"figures/curves.png", "figures/curves.svg"} <= set(reference)
+@pytest.fixture(scope="module")
+def reference_with_figures(tmp_path_factory):
+    """The serial, uncached, unchunked run with its figure (PNG and SVG)."""
+    files, _ = run_snapshot(tmp_path_factory.mktemp("figures"), study, fresh=True)
+    assert {"figures/curves.png", "figures/curves.svg", "tables/curves.csv"} <= set(files)
+    return files
 
 
-@pytest.mark.parametrize("chunk_size", [1, 2, 4, 6, 100])
+@pytest.mark.parametrize("chunk_size", [1, 4])  # 6 replicates: 6 chunks of 1; 4 + 2
 def test_chunking_gives_identical_files(reference, tmp_path, chunk_size):
     files, result = run_snapshot(tmp_path, chunk_size=chunk_size)
-    assert result.n_computed == 3 * -(-6 // min(chunk_size, 6))
+    assert result.n_computed == 3 * -(-6 // chunk_size)
     assert_same_files(files, reference)
 
 
-def test_joblib_gives_identical_files(reference, tmp_path):
-    files, _ = run_snapshot(tmp_path, executor=JoblibExecutor(2), chunk_size=2)
+def test_joblib_gives_identical_files_and_a_cache_serial_reads(reference, tmp_path):
+    files, result = run_snapshot(tmp_path, executor=JoblibExecutor(2), chunk_size=2)
+    assert result.n_computed == 9
+    assert_same_files(files, reference)
+    files, result = run_snapshot(tmp_path, chunk_size=2)  # serial, from joblib's cache
+    assert (result.n_computed, result.n_cached) == (0, 9)
     assert_same_files(files, reference)
 
 
-def test_dask_gives_identical_files(reference, tmp_path):
+def test_dask_gives_identical_files(reference_with_figures, tmp_path):
     pytest.importorskip("distributed")
     from convstudy.dask_executor import DaskExecutor
 
     with DaskExecutor(n_workers=2) as executor:
-        files, result = run_snapshot(tmp_path, executor=executor, chunk_size=4)
+        files, result = run_snapshot(tmp_path, study, executor=executor, chunk_size=4)
     assert result.n_computed == 6
-    assert_same_files(files, reference)
+    assert_same_files(files, reference_with_figures)
 
 
-def test_resumed_and_partially_cached_runs_give_identical_files(reference, tmp_path):
-    first, result = run_snapshot(tmp_path, chunk_size=2)
+def test_resumed_partial_and_fresh_runs_give_identical_files(reference_with_figures, tmp_path):
+    first, result = run_snapshot(tmp_path, study, chunk_size=2)
     assert result.n_computed == 9
-    resumed, result = run_snapshot(tmp_path, chunk_size=2)
+    assert_same_files(first, reference_with_figures)
+    resumed, result = run_snapshot(tmp_path, study, chunk_size=2)
     assert (result.n_computed, result.n_cached) == (0, 9)
-    assert_same_files(resumed, reference)
+    assert_same_files(resumed, reference_with_figures)
 
     entries = sorted((tmp_path / ".cache").rglob("*.parquet"))
     assert len(entries) == 9
     for entry in entries[::2]:  # forget 5 of the 9 cells
         entry.unlink()
-    partial, result = run_snapshot(tmp_path, chunk_size=2)
+    partial, result = run_snapshot(tmp_path, study, chunk_size=2)
     assert (result.n_computed, result.n_cached) == (5, 4)
-    assert_same_files(partial, reference)
-    assert_same_files(first, reference)
+    assert_same_files(partial, reference_with_figures)
 
-
-def test_cache_written_by_joblib_is_read_by_serial(reference, tmp_path):
-    run_snapshot(tmp_path, executor=JoblibExecutor(2))
-    files, result = run_snapshot(tmp_path)
-    assert (result.n_computed, result.n_cached) == (0, 3)
-    assert_same_files(files, reference)
-
-
-def test_fresh_recomputes_everything_and_gives_identical_files(reference, tmp_path):
-    run_snapshot(tmp_path)
-    files, result = run_snapshot(tmp_path, fresh=True)
-    assert (result.n_computed, result.n_cached) == (3, 0)
-    assert_same_files(files, reference)
+    fresh, result = run_snapshot(tmp_path, study, chunk_size=2, fresh=True)
+    assert (result.n_computed, result.n_cached) == (9, 0)
+    assert_same_files(fresh, reference_with_figures)
 
 
 def test_grid_order_does_not_change_a_condition_s_runs():
-    forward = run_study(study, out=None).runs
+    forward = run_study(tables_only, out=None).runs
     backward = run_study(
-        replace(study, conditions=lambda scale: study.conditions(scale)[::-1]), out=None
+        replace(tables_only, conditions=lambda scale: study.conditions(scale)[::-1]), out=None
     ).runs
     key = ["label", "replicate", "step"]
     pd.testing.assert_frame_equal(
@@ -115,8 +115,8 @@ def test_grid_order_does_not_change_a_condition_s_runs():
 
 
 def test_replicate_does_not_depend_on_how_many_run_beside_it():
-    six = run_study(study, out=None).runs
-    three = run_study(study, out=None, replicates=3).runs
+    six = run_study(tables_only, out=None).runs
+    three = run_study(tables_only, out=None, replicates=3).runs
     pd.testing.assert_frame_equal(
         six[six["replicate"] < 3].reset_index(drop=True), three, check_exact=True
     )

@@ -15,14 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from _tiny_study import analyze_tables_only, slow_study, study
+from _tiny_study import analyze_tables_only, slow_study, study, tiny_conditions_changed
 
 import convstudy.runner
 from convstudy.runner import Task, cache_path, read_cached, run_study
 from convstudy.study import cell_seed, chunk_replicates
 
 TESTS = Path(__file__).parent
-N_SLOW_TASKS = 3 * 16  # slow_study: 3 conditions x 16 replicates, one task per replicate
+N_SLOW_TASKS = 3 * 10  # slow_study: 3 conditions x 10 replicates, one task per replicate
 quick_study = replace(study, analyze=analyze_tables_only)  # no figures: fast reruns
 
 
@@ -298,14 +298,10 @@ def test_entry_stamped_with_another_version_is_not_reused(cached_run, monkeypatc
 
 
 def test_changed_condition_is_recomputed_and_others_reused(cached_run):
+    """(The grid function lives in the same module: editing a study's module changes every
+    key through the runner's code fingerprint.)"""
     out, _ = cached_run
-
-    def changed(scale):
-        conds = quick_study.conditions(scale)
-        conds[2] = {**conds[2], "optimizer.momentum": 0.6}
-        return conds
-
-    result = run_study(replace(quick_study, conditions=changed), out=out)
+    result = run_study(replace(quick_study, conditions=tiny_conditions_changed), out=out)
     assert (result.n_cached, result.n_computed) == (2, 1)
     momentum = result.runs[result.runs["label"] == "momentum"]
     assert (momentum["optimizer.momentum"] == 0.6).all()
@@ -325,7 +321,24 @@ def test_failed_task_is_not_cached(tmp_path):
     broken = replace(quick_study, conditions=conditions)
     with pytest.raises(Exception, match="eta0"):
         run_study(broken, out=tmp_path)
-    for entry in (tmp_path / ".cache").rglob("*.parquet"):
-        frame = pd.read_parquet(entry)
-        assert len(frame) and "subopt" in frame  # only the good condition's entry
-    assert len(list((tmp_path / ".cache").rglob("*.parquet"))) <= 1
+    good_task, bad_task = tasks_of(broken)
+    assert read_cached(cache_path(tmp_path / ".cache", good_task), good_task) is not None
+    assert not cache_path(tmp_path / ".cache", bad_task).exists()
+    assert len(cache_entries(tmp_path, broken.name)) == 1
+
+
+def test_edited_study_file_is_recomputed(tiny_study_file, tmp_path):
+    """A user edits the code of their study file: no cell computed by the old code is reused."""
+    from convstudy.registry import load_study
+
+    out = tmp_path / "reports"
+    first = run_study(load_study(tiny_study_file), out=out)
+    assert first.n_computed == 4
+    assert run_study(load_study(tiny_study_file), out=out).n_cached == 4
+    source = tiny_study_file.read_text()
+    tiny_study_file.write_text(
+        source.replace('g.normal(condition["mu"], 1.0', 'g.normal(condition["mu"], 2.0')
+    )
+    edited = run_study(load_study(tiny_study_file), out=out)
+    assert (edited.n_cached, edited.n_computed) == (0, 4)
+    assert not edited.runs["value"].equals(first.runs["value"])

@@ -108,3 +108,11 @@ def test_bad_inputs():
         M.mean_curve(frame.drop(columns="diverged"))
     with pytest.raises(ValueError, match="'window' parameter of fit_loglog_slope"):
         M.fit_loglog_slope(frame, window=(1, 1))
+
+
+def test_mean_curve_hitting_time_when_every_replicate_diverged():
+    steps = np.arange(3)
+    values = np.full((2, 3), np.nan)
+    frame = _frame(values, steps, np.ones((2, 3), bool))
+    out = M.mean_curve_hitting_time(frame, [0.1])
+    assert out["censored"].all() and (out["n"] == 0).all() and (out["n_diverged"] == 2).all()

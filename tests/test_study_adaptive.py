@@ -162,9 +162,11 @@ def test_adam_beats_sgd_on_axis_aligned_scaling_not_when_rotated():
             out = A.hitting_time_bootstrap(frame, eps, n_boot=400, seed=1)
             hits[problem, method] = out["boots"]
     ratio_axis = hits["axis_scaled", "adam"] / hits["axis_scaled", "sgd"]
-    assert np.quantile(ratio_axis, 0.975) < 0.5  # Adam needs well under half SGD's iterations
     ratio_rot = hits["rotated_scaled", "adam"] / hits["rotated_scaled", "sgd"]
-    assert np.quantile(ratio_rot, 0.025) > 0.5  # rotated: the advantage is gone
+    # axis-aligned: Adam needs under a third of SGD's iterations (full run: ~0.16); rotated: the
+    # advantage is (mostly) gone (full run: ~1). The two 95% intervals do not overlap.
+    assert np.quantile(ratio_axis, 0.975) < 0.35
+    assert np.quantile(ratio_rot, 0.025) > 0.4
 
 
 def test_bias_table_on_paired_runs_follows_theory_early():
@@ -183,8 +185,10 @@ def test_bias_table_on_paired_runs_follows_theory_early():
 
 
 # ---- the whole study on tiny inputs ------------------------------------------------------------
-def test_study_runs_quick_and_reports_its_checks(tmp_path):
-    result = run_study(A.study, quick=True, replicates=4, out=tmp_path)
+def test_study_runs_quick_and_reports_its_checks():
+    import matplotlib.pyplot as plt
+
+    result = run_study(A.study, quick=True, replicates=4, out=None)  # writing is the runner's
     analysis = result.analysis
     ids = [c.id for c in analysis.checks]
     assert len(ids) == len(set(ids)) == 8
@@ -202,10 +206,7 @@ def test_study_runs_quick_and_reports_its_checks(tmp_path):
         "bias_correction",
         "reddi_counterexample",
     }
-    folder = tmp_path / "adaptive"
-    for stem in analysis.figures:
-        assert (folder / "figures" / f"{stem}.png").exists()
-    for stem in analysis.tables:
-        assert (folder / "tables" / f"{stem}.md").exists()
-    assert (folder / "claims.csv").exists()
+    assert set(analysis.captions) >= set(analysis.figures) | set(analysis.tables)
     assert analysis.findings and all(isinstance(f, str) for f in analysis.findings)
+    for fig in analysis.figures.values():
+        plt.close(fig)

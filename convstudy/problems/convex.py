@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_scalar
-from .base import Certificate, Problem
+from .base import Certificate, Problem, rowwise_matmul
 
 __all__ = ["QuarticRegression"]
 
@@ -113,12 +113,12 @@ class QuarticRegression(Problem):
 
     # ---- full objective --------------------------------------------------------------------
     def loss(self, w):
-        r = w @ self.X.T - self.y  # (R, N)
+        r = rowwise_matmul(w, self.X.T) - self.y  # (R, N)
         return 0.25 * (r**4).mean(axis=1)
 
     def grad(self, w):
-        r = w @ self.X.T - self.y
-        return (r**3) @ self.X / self.n_samples
+        r = rowwise_matmul(w, self.X.T) - self.y
+        return rowwise_matmul(r**3, self.X) / self.n_samples
 
     # ---- constants -------------------------------------------------------------------------
     def smoothness_on_ball(self, radius: float, *, per_sample: bool = False) -> float:

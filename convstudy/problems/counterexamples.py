@@ -1,8 +1,9 @@
 r"""Counterexamples: problems built to make an optimizer fail.
 
 :class:`AdamCounterexample` is the stochastic linear problem of Reddi, Kale & Kumar (2018,
-Sec. 3, Theorem 3) on which Adam, with any :math:`\beta_1 < \sqrt{\beta_2}`, converges to the
-worst point of the feasible interval while AMSGrad (and SGD) approach the optimum.
+Sec. 3, Theorem 3): for any :math:`\beta_1 < \sqrt{\beta_2}` a large enough slope C makes
+Adam fail to converge to the optimum of the feasible interval (it drifts towards the worst
+point), while AMSGrad (and SGD) approach the optimum.
 
 The problem is *constrained* to the interval [-1, 1]; the engine has no projection, so run it
 with a loop that applies :meth:`AdamCounterexample.project` after every update.

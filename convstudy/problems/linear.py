@@ -12,7 +12,7 @@ import numpy as np
 from scipy import optimize, special
 
 from .._validation import check_array, check_option, check_scalar
-from .base import Problem
+from .base import Problem, rowwise_matmul
 
 __all__ = ["LeastSquares", "Quadratic", "Ridge", "Logistic", "load_dataset"]
 
@@ -76,12 +76,13 @@ class _LinearModel(Problem):
         return np.einsum("rb,rbd->rd", self._dphi(z, self.y[idx]), Xb) / idx.shape[1] + self.lam * w
 
     def loss(self, w):
-        z = w @ self.X.T  # (R, N)
+        z = rowwise_matmul(w, self.X.T)  # (R, N)
         return self._phi(z, self.y[None, :]).mean(axis=1) + self._ridge_term(w)
 
     def grad(self, w):
-        z = w @ self.X.T
-        return self._dphi(z, self.y[None, :]) @ self.X / self.n_samples + self.lam * w
+        z = rowwise_matmul(w, self.X.T)
+        dphi = self._dphi(z, self.y[None, :])
+        return rowwise_matmul(dphi, self.X) / self.n_samples + self.lam * w
 
 
 class LeastSquares(_LinearModel):
