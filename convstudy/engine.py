@@ -148,6 +148,11 @@ def _resolve(optimizer, schedule, sampler) -> tuple[Optimizer, Schedule, Sampler
         )
     if not isinstance(schedule, Schedule):
         if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
+            if not (np.isfinite(schedule) and schedule > 0):
+                raise ValueError(
+                    f"The 'schedule' parameter of simulate must be a Schedule or a positive "
+                    f"float (a constant step). Got {schedule!r} instead."
+                )
             schedule = constant(schedule)
         else:
             raise TypeError(

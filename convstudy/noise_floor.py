@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._validation import check_array, check_scalar
 from .measures import curve_matrix, ols_slope
@@ -33,7 +32,6 @@ __all__ = [
     "time_average",
     "fit_power_law",
     "ratio_of_means",
-    "proportion_ci",
 ]
 
 
@@ -301,20 +299,3 @@ def ratio_of_means(
         "n_num": int(a.size),
         "n_den": int(b.size),
     }
-
-
-def proportion_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float, float, float]:
-    """Share successes/trials with a Wilson score interval (scipy.stats.binomtest).
-
-    The Wilson interval (Wilson 1927) keeps its coverage near 0 and 1, where the normal
-    interval collapses; e.g. 0 of 200 gives (0, 0, 0.019). NaNs when ``trials`` is 0.
-    """
-    owner = "proportion_ci"
-    trials = check_scalar(trials, "trials", owner, kind=int, low=0, closed="left")
-    successes = check_scalar(
-        successes, "successes", owner, kind=int, low=0, high=trials, closed="both"
-    )
-    if trials == 0:
-        return float("nan"), float("nan"), float("nan")
-    ci = stats.binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
-    return successes / trials, float(ci.low), float(ci.high)

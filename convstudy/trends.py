@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from ._validation import check_array, check_option, check_scalar
 from .measures import ols_slope
@@ -36,8 +35,6 @@ __all__ = [
     "condition_bootstrap",
     "fit_trend",
     "trend_from_bootstrap",
-    "proportion_ci",
-    "proportion_difference_ci",
 ]
 
 
@@ -198,47 +195,3 @@ def trend_from_bootstrap(
         "statistic_low": s_lo,
         "statistic_high": s_hi,
     }
-
-
-def _check_counts(successes, trials, owner: str, suffix: str = "") -> tuple[int, int]:
-    n = check_scalar(trials, "trials" + suffix, owner, kind=int, low=1, closed="left")
-    k = check_scalar(successes, "successes" + suffix, owner, kind=int, low=0, high=n, closed="both")
-    return k, n
-
-
-def proportion_ci(
-    successes: int, trials: int, *, level: float = 0.95, method: str = "wilson"
-) -> tuple[float, float, float]:
-    """(p, ci_low, ci_high) of a binomial proportion k/n.
-
-    ``method`` is ``"wilson"`` (score interval, Wilson 1927) or ``"exact"`` (Clopper & Pearson
-    1934), both from ``scipy.stats.binomtest(k, n).proportion_ci``.
-    """
-    owner = "proportion_ci"
-    k, n = _check_counts(successes, trials, owner)
-    check_option(method, "method", owner, ["wilson", "exact"])
-    level = check_scalar(level, "level", owner, low=0.0, high=1.0)
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method=method)
-    return k / n, float(ci.low), float(ci.high)
-
-
-def proportion_difference_ci(
-    successes_1: int, trials_1: int, successes_2: int, trials_2: int, *, level: float = 0.95
-) -> tuple[float, float, float]:
-    """(p1 - p2, ci_low, ci_high) for two independent proportions, Newcombe's hybrid score.
-
-    With Wilson intervals (l_i, u_i) of each p_i (Newcombe 1998, "Interval estimation for the
-    difference between independent proportions", Stat. Med. 17, method 10)::
-
-        low  = p1 - p2 - sqrt((p1 - l1)^2 + (u2 - p2)^2),
-        high = p1 - p2 + sqrt((u1 - p1)^2 + (p2 - l2)^2).
-
-    Unlike the Wald or bootstrap intervals it stays informative when a proportion is 0 or 1.
-    """
-    owner = "proportion_difference_ci"
-    k1, n1 = _check_counts(successes_1, trials_1, owner, "_1")
-    k2, n2 = _check_counts(successes_2, trials_2, owner, "_2")
-    p1, l1, u1 = proportion_ci(k1, n1, level=level)
-    p2, l2, u2 = proportion_ci(k2, n2, level=level)
-    d = p1 - p2
-    return d, float(d - np.hypot(p1 - l1, u2 - p2)), float(d + np.hypot(u1 - p1, p2 - l2))

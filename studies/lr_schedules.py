@@ -62,11 +62,16 @@ from convstudy.figures import (
     plot_estimates,
     plot_mean_curves,
 )
-from convstudy.measures import fit_loglog_slope, mean_ci, mean_curve, mean_curve_hitting_time
+from convstudy.measures import (
+    fit_loglog_slope,
+    mean_ci,
+    mean_curve,
+    mean_curve_hitting_time,
+    proportion_ci,
+)
 from convstudy.noise_floor import (
     LeastSquaresSGDMoments,
     fit_power_law,
-    proportion_ci,
     ratio_of_means,
     time_average,
 )

@@ -38,16 +38,16 @@ from convstudy._validation import check_array, check_option
 from convstudy.claims import Check
 from convstudy.engine import record_steps, simulate
 from convstudy.figures import add_reference_line, new_figure, plot_estimates
-from convstudy.measures import bootstrap_replicates, curve_matrix, mean_ci
-from convstudy.optim import get_optimizer
-from convstudy.study import Analysis, Scale, Study, build_problem
-from convstudy.trends import (
-    condition_bootstrap,
-    fit_trend,
+from convstudy.measures import (
+    bootstrap_replicates,
+    curve_matrix,
+    mean_ci,
     proportion_ci,
     proportion_difference_ci,
-    trend_from_bootstrap,
 )
+from convstudy.optim import get_optimizer
+from convstudy.study import Analysis, Scale, Study, build_problem
+from convstudy.trends import condition_bootstrap, fit_trend, trend_from_bootstrap
 
 DOUBLE_WELL = {
     "problem": "double_well",

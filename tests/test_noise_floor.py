@@ -17,10 +17,10 @@ import pytest
 from scipy import stats
 
 from convstudy.engine import simulate
+from convstudy.measures import proportion_ci
 from convstudy.noise_floor import (
     LeastSquaresSGDMoments,
     fit_power_law,
-    proportion_ci,
     ratio_of_means,
     time_average,
 )

@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from convstudy.trends import (
-    condition_bootstrap,
-    fit_trend,
-    proportion_ci,
-    proportion_difference_ci,
-    trend_from_bootstrap,
-)
+from convstudy.measures import proportion_ci, proportion_difference_ci
+from convstudy.trends import condition_bootstrap, fit_trend, trend_from_bootstrap
 
 
 # ---- condition_bootstrap ------------------------------------------------------------------------
