@@ -30,9 +30,17 @@ What stays the same as the numpy path (tested to 1e-12 relative in ``tests/test_
   rounding; only sums over coordinates and samples add in a different order (the dot products
   use four partial sums).
 - **Divergence.** An update that makes a replicate's gradient or new parameters non-finite
-  freezes it (``active[r] = False``) and it never moves again. Its parameters and optimizer
-  state then hold that last update (the numpy path keeps the previous ones): nothing observes
-  them, since every record of a diverged replicate is NaN.
+  freezes it (``active[r] = False``) and it never moves again, so it is marked diverged at the
+  same record as on the numpy path. Its parameters and optimizer state then hold that last
+  update (the numpy path keeps the previous ones): nothing observes them, since every record of
+  a diverged replicate is NaN. (Plain SGD checks at the end of each segment; see
+  :func:`_sgd_pairs`.)
+
+Layout of the work: a parallel task owns one replicate (:func:`_run`) or, for plain SGD with
+one sample per step on a linear model, a pair of replicates advanced alternately so that their
+dependency chains overlap (:func:`_sgd_pairs`, about 20-35% faster). A task draws the indices
+of up to 2048 samples at a time into a small local buffer (:func:`_fill_indices`) and then
+computes those steps. Launches are scheduled dynamically in small chunks of tasks.
 
 Supported: least squares (:class:`~convstudy.problems.LeastSquares`, ``Quadratic``, ``Ridge``),
 :class:`~convstudy.problems.Logistic` and the one-hidden-layer tanh networks (``TanhNetwork``,
@@ -291,9 +299,11 @@ def _shuffle_row(rs, perm, r, n):
     )  # fmt: skip
     for i in range(n):
         perm[r, i] = i
+    mask = _interval_mask(np.uint64(max(n - 1, 0)))
     for i in range(n - 1, 0, -1):
         upper = np.uint64(i)
-        mask = _interval_mask(upper)
+        if upper <= (mask >> _U1):  # keep mask = smallest 2^k - 1 >= i as i decreases
+            mask >>= _U1
         value, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
         value &= mask
         while value > upper:
@@ -307,16 +317,24 @@ def _shuffle_row(rs, perm, r, n):
 
 
 @njit(cache=True, nogil=True)
-def _draw_indices(sampler, rs, perm, pos, n, count):
-    """The next ``count`` indices of replicate 0 (to check the streams against numpy).
+def _fill_indices(sampler, r, out, count, rs, perm, pos, idx, row, b, n):
+    """out[:count] = replicate r's next ``count`` sample indices (``count`` = m b for m steps).
 
-    The same per-index code as in :func:`_run`.
+    ``_BLOCKS`` copies rows row .. row + m - 1 of the numpy-drawn block ``idx[r]``; the other
+    samplers draw from r's generator state ``rs[r]`` (held in local variables meanwhile):
+    reshuffle walks through successive ``permutation(n)`` (:func:`_shuffle_row`), replacement
+    draws ``integers(0, n)`` (no draw when n == 1), cyclic counts 0, 1, ..., n-1, 0, ...
+    Called once per block of steps (not inlined: it takes arrays).
     """
-    out = np.empty(count, dtype=np.int64)
+    if sampler == _BLOCKS:
+        for t in range(count // b):
+            for q in range(b):
+                out[t * b + q] = idx[r, row + t, q]
+        return
     s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
-        rs[0, 0], rs[0, 1], rs[0, 2], rs[0, 3], rs[0, 4], rs[0, 5],
+        rs[r, 0], rs[r, 1], rs[r, 2], rs[r, 3], rs[r, 4], rs[r, 5],
     )  # fmt: skip
-    p = pos[0]
+    p = pos[r]
     for k in range(count):
         if sampler == _REPLACEMENT:
             if n == 1:
@@ -326,31 +344,50 @@ def _draw_indices(sampler, rs, perm, pos, n, count):
                     np.uint64(n - 1), s_hi, s_lo, inc_hi, inc_lo, has32, spare
                 )
                 out[k] = np.int64(value)
-        else:
+        elif sampler == _RESHUFFLE:
             if p == n:
-                rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5] = s_hi, s_lo, has32, spare
-                _shuffle_row(rs, perm, 0, n)
-                s_hi, s_lo, has32, spare = rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5]
+                rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
+                _shuffle_row(rs, perm, r, n)
+                s_hi, s_lo, has32, spare = rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5]
                 p = 0
-            out[k] = perm[0, p]
+            out[k] = perm[r, p]
             p += 1
-    rs[0, 0], rs[0, 1], rs[0, 4], rs[0, 5] = s_hi, s_lo, has32, spare
-    pos[0] = p
+        else:  # cyclic
+            out[k] = p
+            p = p + 1 if p + 1 < n else 0
+    rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
+    pos[r] = p
+
+
+@njit(cache=True, nogil=True)
+def _draw_indices(sampler, rs, perm, pos, n, count):
+    """The next ``count`` indices of replicate 0 (to check the streams against numpy)."""
+    out = np.empty(count, dtype=np.int64)
+    _fill_indices(sampler, 0, out, count, rs, perm, pos, np.zeros((1, 1, 1), np.int32), 0, 1, n)
     return out
 
 
-# ---- the kernel -----------------------------------------------------------------------------
+_INDICES_PER_FILL = 2048  # indices drawn per replicate at a time (a thread-local buffer)
+_STEPS_PER_LAUNCH = 1 << 16  # updates per kernel launch at most
+
+
+def _steps_per_fill(b: int) -> int:
+    return max(1, _INDICES_PER_FILL // b)
+
+
+# ---- the kernels ----------------------------------------------------------------------------
 _LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK = 0, 1, 2
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def _run(
     model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors,
-    code, hp, w, count, s1, s2, s3, active,
+    code, hp, w, count, s1, s2, s3, active, fill,
 ):  # fmt: skip
     """Run len(factors) updates of every active replicate (in parallel over replicates).
 
-    Gradients (g averaged over the b samples of the batch):
+    Each replicate draws the indices of ``fill`` steps at a time (:func:`_fill_indices`), then
+    computes those steps. Gradients (g averaged over the b samples of the batch):
       linear models: g = 1/b sum_i phi'(x_i . w, y_i) x_i + lam w, with phi'(z, y) = z - y
       (least squares) or -y expit(-y z) (logistic; expit(u) = 1 / (1 + exp(-u)) as in scipy);
       tanh network (layout of convstudy/problems/networks.py): yhat = sum_u a_u
@@ -372,216 +409,274 @@ def _run(
     h, p_in = width, n_in
     off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
     hp0, hp1, hp2, hp3, hp4, wd = hp[0], hp[1], hp[2], hp[3], hp[4], hp[7]
-    # the most common case gets a path without the gradient buffer (20% faster)
-    fused = model != _TANH_NETWORK and b == 1 and code == _SGD and wd == 0.0
     for r in prange(n_rep):
         if not active[r]:
             continue
         g = np.empty(d)
         hid = np.empty(max(h, 1))
-        s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
-            rs[r, 0], rs[r, 1], rs[r, 2], rs[r, 3], rs[r, 4], rs[r, 5],
-        )  # fmt: skip
-        p = pos[r]
+        ibuf = np.empty(1 if sampler == _FULL else fill * b, dtype=np.int64)
         c = count[r]
         alive = True
-        for t in range(n_steps):
-            lr, aux = factors[t, 0], factors[t, 1]
-            # ---- gradient at w[r] over this step's batch
-            if model == _TANH_NETWORK:
-                for j in range(d):
-                    g[j] = 0.0
-            for q in range(b):
-                if sampler == _FULL:
-                    i = q
-                elif sampler == _BLOCKS:
-                    i = np.int64(idx[r, row0 + t, q])
-                elif sampler == _REPLACEMENT:
-                    if n == 1:
-                        i = 0
-                    else:
-                        value, s_hi, s_lo, has32, spare = _bounded_lemire(
-                            np.uint64(n - 1), s_hi, s_lo, inc_hi, inc_lo, has32, spare
-                        )
-                        i = np.int64(value)
-                elif sampler == _RESHUFFLE:
-                    if p == n:
-                        rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
-                        _shuffle_row(rs, perm, r, n)
-                        s_hi, s_lo, has32, spare = rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5]
-                        p = 0
-                    i = np.int64(perm[r, p])
-                    p += 1
-                else:  # cyclic
-                    i = p
-                    p = p + 1 if p + 1 < n else 0
+        t0 = 0
+        while alive and t0 < n_steps:
+            steps = min(fill, n_steps - t0)
+            if sampler != _FULL:
+                _fill_indices(sampler, r, ibuf, steps * b, rs, perm, pos, idx, row0 + t0, b, n)
+            for t in range(t0, t0 + steps):
+                lr, aux = factors[t, 0], factors[t, 1]
+                # ---- gradient at w[r] over this step's batch
                 if model == _TANH_NETWORK:
-                    yhat = 0.0
-                    for u in range(h):
-                        z = 0.0
-                        for k in range(p_in):
-                            z += X[i, k] * w[r, u * p_in + k]
-                        tu = np.tanh(z + w[r, off_c + u])
-                        hid[u] = tu
-                        yhat += tu * w[r, off_a + u]
-                    e = yhat + w[r, off_a0] - y[i]
-                    for u in range(h):
-                        tu = hid[u]
-                        delta = e * w[r, off_a + u] * (1.0 - tu * tu)
-                        for k in range(p_in):
-                            g[u * p_in + k] += delta * X[i, k]
-                        g[off_c + u] += delta
-                        g[off_a + u] += e * tu
-                    g[off_a0] += e
-                else:
-                    # x_i . w_r with four partial sums (independent add chains)
-                    z0 = 0.0
-                    z1 = 0.0
-                    z2 = 0.0
-                    z3 = 0.0
-                    j = 0
-                    while j + 4 <= d:
-                        z0 += X[i, j] * w[r, j]
-                        z1 += X[i, j + 1] * w[r, j + 1]
-                        z2 += X[i, j + 2] * w[r, j + 2]
-                        z3 += X[i, j + 3] * w[r, j + 3]
-                        j += 4
-                    while j < d:
-                        z0 += X[i, j] * w[r, j]
-                        j += 1
-                    z = (z0 + z1) + (z2 + z3)
-                    if model == _LEAST_SQUARES:
-                        dphi = z - y[i]
+                    for j in range(d):
+                        g[j] = 0.0
+                base = (t - t0) * b
+                for q in range(b):
+                    i = q if sampler == _FULL else ibuf[base + q]
+                    if model == _TANH_NETWORK:
+                        yhat = 0.0
+                        for u in range(h):
+                            z = 0.0
+                            for k in range(p_in):
+                                z += X[i, k] * w[r, u * p_in + k]
+                            tu = np.tanh(z + w[r, off_c + u])
+                            hid[u] = tu
+                            yhat += tu * w[r, off_a + u]
+                        e = yhat + w[r, off_a0] - y[i]
+                        for u in range(h):
+                            tu = hid[u]
+                            delta = e * w[r, off_a + u] * (1.0 - tu * tu)
+                            for k in range(p_in):
+                                g[u * p_in + k] += delta * X[i, k]
+                            g[off_c + u] += delta
+                            g[off_a + u] += e * tu
+                        g[off_a0] += e
                     else:
-                        dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
-                    if fused:
-                        continue
-                    if q == 0:
-                        for j in range(d):
-                            g[j] = dphi * X[i, j]
-                    else:
-                        for j in range(d):
-                            g[j] += dphi * X[i, j]
-            if fused:  # plain SGD on one sample of a linear model: w -= lr (dphi x_i + lam w)
-                ok = True
+                        # x_i . w_r with four partial sums (independent add chains)
+                        z0 = 0.0
+                        z1 = 0.0
+                        z2 = 0.0
+                        z3 = 0.0
+                        j = 0
+                        while j + 4 <= d:
+                            z0 += X[i, j] * w[r, j]
+                            z1 += X[i, j + 1] * w[r, j + 1]
+                            z2 += X[i, j + 2] * w[r, j + 2]
+                            z3 += X[i, j + 3] * w[r, j + 3]
+                            j += 4
+                        while j < d:
+                            z0 += X[i, j] * w[r, j]
+                            j += 1
+                        z = (z0 + z1) + (z2 + z3)
+                        if model == _LEAST_SQUARES:
+                            dphi = z - y[i]
+                        else:
+                            dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
+                        if q == 0:
+                            for j in range(d):
+                                g[j] = dphi * X[i, j]
+                        else:
+                            for j in range(d):
+                                g[j] += dphi * X[i, j]
+                if b > 1:
+                    for j in range(d):
+                        g[j] = g[j] / b
                 if lam != 0.0:
                     for j in range(d):
-                        new = w[r, j] - lr * (dphi * X[i, j] + lam * w[r, j])
+                        g[j] = g[j] + lam * w[r, j]
+                # ---- update rule, in place
+                ok = True
+                if code == _SGD:
+                    for j in range(d):
+                        gj = g[j]
+                        if wd != 0.0:
+                            gj = gj + wd * w[r, j]
+                        new = w[r, j] - lr * gj
                         ok &= np.isfinite(new)
                         w[r, j] = new
-                else:
+                elif code == _MOMENTUM:
+                    nesterov = hp2 > 0.5
                     for j in range(d):
-                        new = w[r, j] - lr * (dphi * X[i, j])
+                        gj = g[j]
+                        if wd != 0.0:
+                            gj = gj + wd * w[r, j]
+                        buf = gj if c == 0 else hp0 * s1[r, j] + (1.0 - hp1) * gj
+                        s1[r, j] = buf
+                        new = w[r, j] - lr * (gj + hp0 * buf if nesterov else buf)
                         ok &= np.isfinite(new)
+                        w[r, j] = new
+                elif code == _ADAGRAD:
+                    for j in range(d):
+                        gj = g[j]
+                        if wd != 0.0:
+                            gj = gj + wd * w[r, j]
+                        acc = s1[r, j] + gj * gj
+                        s1[r, j] = acc
+                        new = w[r, j] - lr * gj / (np.sqrt(acc) + hp1)
+                        ok &= np.isfinite(new)
+                        w[r, j] = new
+                elif code == _RMSPROP:
+                    centered = hp3 > 0.5
+                    for j in range(d):
+                        gj = g[j]
+                        if wd != 0.0:
+                            gj = gj + wd * w[r, j]
+                        v = hp0 * s1[r, j] + (1.0 - hp0) * (gj * gj)
+                        s1[r, j] = v
+                        if centered:
+                            gbar = hp0 * s2[r, j] + (1.0 - hp0) * gj
+                            s2[r, j] = gbar
+                            denom = np.sqrt(max(v - gbar * gbar, 0.0)) + hp1
+                        else:
+                            denom = np.sqrt(v) + hp1
+                        if hp2 > 0.0:
+                            buf = hp2 * s3[r, j] + gj / denom
+                            s3[r, j] = buf
+                            new = w[r, j] - lr * buf
+                        else:
+                            new = w[r, j] - lr * (gj / denom)
+                        ok &= np.isfinite(new)
+                        w[r, j] = new
+                elif code == _ADAM:
+                    amsgrad, corrected = hp3 > 0.5, hp4 > 0.5
+                    for j in range(d):
+                        gj = g[j]
+                        if wd != 0.0:
+                            gj = gj + wd * w[r, j]
+                        m = hp0 * s1[r, j] + (1.0 - hp0) * gj
+                        v = hp1 * s2[r, j] + (1.0 - hp1) * (gj * gj)
+                        s1[r, j] = m
+                        s2[r, j] = v
+                        second = v
+                        if amsgrad:
+                            second = max(s3[r, j], v)
+                            s3[r, j] = second
+                        if corrected:
+                            new = w[r, j] - lr * (m / (np.sqrt(second) / aux + hp2))
+                        else:
+                            new = w[r, j] - lr * (m / (np.sqrt(second) + hp2))
+                        ok &= np.isfinite(new)
+                        w[r, j] = new
+                else:  # rprop: the learning rate only seeds the step sizes at the first update
+                    for j in range(d):
+                        gj = g[j]
+                        step = lr if c == 0 else s2[r, j]
+                        sgn = np.sign(gj * s1[r, j])
+                        if sgn > 0:
+                            step = step * hp1
+                        elif sgn < 0:
+                            step = step * hp0
+                        step = min(max(step, hp2), hp3)
+                        g_eff = 0.0 if sgn < 0 else gj
+                        new = w[r, j] - step * np.sign(g_eff)
+                        s1[r, j] = g_eff
+                        s2[r, j] = step
+                        ok &= np.isfinite(g[j]) & np.isfinite(new)
                         w[r, j] = new
                 c += 1
                 if not ok:
                     alive = False
                     break
-                continue
-            if b > 1:
-                for j in range(d):
-                    g[j] = g[j] / b
-            if lam != 0.0:
-                for j in range(d):
-                    g[j] = g[j] + lam * w[r, j]
-            # ---- update rule, in place
-            ok = True
-            if code == _SGD:
-                for j in range(d):
-                    gj = g[j]
-                    if wd != 0.0:
-                        gj = gj + wd * w[r, j]
-                    new = w[r, j] - lr * gj
-                    ok &= np.isfinite(new)
-                    w[r, j] = new
-            elif code == _MOMENTUM:
-                nesterov = hp2 > 0.5
-                for j in range(d):
-                    gj = g[j]
-                    if wd != 0.0:
-                        gj = gj + wd * w[r, j]
-                    buf = gj if c == 0 else hp0 * s1[r, j] + (1.0 - hp1) * gj
-                    s1[r, j] = buf
-                    new = w[r, j] - lr * (gj + hp0 * buf if nesterov else buf)
-                    ok &= np.isfinite(new)
-                    w[r, j] = new
-            elif code == _ADAGRAD:
-                for j in range(d):
-                    gj = g[j]
-                    if wd != 0.0:
-                        gj = gj + wd * w[r, j]
-                    acc = s1[r, j] + gj * gj
-                    s1[r, j] = acc
-                    new = w[r, j] - lr * gj / (np.sqrt(acc) + hp1)
-                    ok &= np.isfinite(new)
-                    w[r, j] = new
-            elif code == _RMSPROP:
-                centered = hp3 > 0.5
-                for j in range(d):
-                    gj = g[j]
-                    if wd != 0.0:
-                        gj = gj + wd * w[r, j]
-                    v = hp0 * s1[r, j] + (1.0 - hp0) * (gj * gj)
-                    s1[r, j] = v
-                    if centered:
-                        gbar = hp0 * s2[r, j] + (1.0 - hp0) * gj
-                        s2[r, j] = gbar
-                        denom = np.sqrt(max(v - gbar * gbar, 0.0)) + hp1
-                    else:
-                        denom = np.sqrt(v) + hp1
-                    if hp2 > 0.0:
-                        buf = hp2 * s3[r, j] + gj / denom
-                        s3[r, j] = buf
-                        new = w[r, j] - lr * buf
-                    else:
-                        new = w[r, j] - lr * (gj / denom)
-                    ok &= np.isfinite(new)
-                    w[r, j] = new
-            elif code == _ADAM:
-                amsgrad, corrected = hp3 > 0.5, hp4 > 0.5
-                for j in range(d):
-                    gj = g[j]
-                    if wd != 0.0:
-                        gj = gj + wd * w[r, j]
-                    m = hp0 * s1[r, j] + (1.0 - hp0) * gj
-                    v = hp1 * s2[r, j] + (1.0 - hp1) * (gj * gj)
-                    s1[r, j] = m
-                    s2[r, j] = v
-                    second = v
-                    if amsgrad:
-                        second = max(s3[r, j], v)
-                        s3[r, j] = second
-                    if corrected:
-                        new = w[r, j] - lr * (m / (np.sqrt(second) / aux + hp2))
-                    else:
-                        new = w[r, j] - lr * (m / (np.sqrt(second) + hp2))
-                    ok &= np.isfinite(new)
-                    w[r, j] = new
-            else:  # rprop: the learning rate only seeds the step sizes at the first update
-                for j in range(d):
-                    gj = g[j]
-                    step = lr if c == 0 else s2[r, j]
-                    sgn = np.sign(gj * s1[r, j])
-                    if sgn > 0:
-                        step = step * hp1
-                    elif sgn < 0:
-                        step = step * hp0
-                    step = min(max(step, hp2), hp3)
-                    g_eff = 0.0 if sgn < 0 else gj
-                    new = w[r, j] - step * np.sign(g_eff)
-                    s1[r, j] = g_eff
-                    s2[r, j] = step
-                    ok &= np.isfinite(g[j]) & np.isfinite(new)
-                    w[r, j] = new
-            c += 1
-            if not ok:
-                alive = False
-                break
-        rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
-        pos[r] = p
+            t0 += steps
         count[r] = c
         active[r] = alive
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def _sgd_pairs(model, X, y, lam, sampler, idx, row0, rs, perm, pos, lrs, w, count, active, fill):
+    """Plain SGD with one sample per step on a linear model, two replicates interleaved.
+
+    The most common configuration has its own kernel: w <- w - lr (phi'(x_i . w, y_i) x_i
+    + lam w), the same operations as the general kernel's sgd rule with b = 1. Each parallel
+    task advances a pair of replicates step by step, so that the two dependency chains (dot
+    product, then update, then the next dot product) overlap in the processor; the pair's
+    parameters live in a local copy meanwhile. A missing or frozen partner computes on zeros
+    and is not written back.
+
+    Divergence is checked once, at the end of the segment: once a coordinate of w or the margin
+    x . w is non-finite, every later update keeps w non-finite (inf - inf, 0 * inf and NaN give
+    NaN), so the replicate is frozen at the same record as with a per-step check, and a frozen
+    replicate's records are NaN either way.
+    """
+    n_rep, d = w.shape
+    n = X.shape[0]
+    n_steps = lrs.shape[0]
+    for pair in prange((n_rep + 1) // 2):
+        ra, rb = 2 * pair, 2 * pair + 1
+        live_a = active[ra]
+        live_b = rb < n_rep and active[rb]
+        if not (live_a or live_b):
+            continue
+        wa = np.zeros(d)
+        wb = np.zeros(d)
+        ia = np.zeros(fill, dtype=np.int64)
+        ib = np.zeros(fill, dtype=np.int64)
+        for j in range(d):
+            if live_a:
+                wa[j] = w[ra, j]
+            if live_b:
+                wb[j] = w[rb, j]
+        t0 = 0
+        while t0 < n_steps:
+            m = min(fill, n_steps - t0)
+            if sampler != _FULL:
+                if live_a:
+                    _fill_indices(sampler, ra, ia, m, rs, perm, pos, idx, row0 + t0, 1, n)
+                if live_b:
+                    _fill_indices(sampler, rb, ib, m, rs, perm, pos, idx, row0 + t0, 1, n)
+            for t in range(m):
+                i, k = ia[t], ib[t]
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                a3 = 0.0
+                b0 = 0.0
+                b1 = 0.0
+                b2 = 0.0
+                b3 = 0.0
+                j = 0
+                while j + 4 <= d:
+                    a0 += X[i, j] * wa[j]
+                    a1 += X[i, j + 1] * wa[j + 1]
+                    a2 += X[i, j + 2] * wa[j + 2]
+                    a3 += X[i, j + 3] * wa[j + 3]
+                    b0 += X[k, j] * wb[j]
+                    b1 += X[k, j + 1] * wb[j + 1]
+                    b2 += X[k, j + 2] * wb[j + 2]
+                    b3 += X[k, j + 3] * wb[j + 3]
+                    j += 4
+                while j < d:
+                    a0 += X[i, j] * wa[j]
+                    b0 += X[k, j] * wb[j]
+                    j += 1
+                za = (a0 + a1) + (a2 + a3)
+                zb = (b0 + b1) + (b2 + b3)
+                if model == _LEAST_SQUARES:
+                    da = za - y[i]
+                    db = zb - y[k]
+                else:
+                    da = -y[i] * (1.0 / (1.0 + np.exp(y[i] * za)))
+                    db = -y[k] * (1.0 / (1.0 + np.exp(y[k] * zb)))
+                lr = lrs[t0 + t]
+                if lam != 0.0:
+                    for j in range(d):
+                        wa[j] = wa[j] - lr * (da * X[i, j] + lam * wa[j])
+                    for j in range(d):
+                        wb[j] = wb[j] - lr * (db * X[k, j] + lam * wb[j])
+                else:
+                    for j in range(d):
+                        wa[j] = wa[j] - lr * (da * X[i, j])
+                    for j in range(d):
+                        wb[j] = wb[j] - lr * (db * X[k, j])
+            t0 += m
+        for lane in range(2):
+            r = ra if lane == 0 else rb
+            if live_a if lane == 0 else live_b:
+                ok = True
+                for j in range(d):
+                    value = wa[j] if lane == 0 else wb[j]
+                    ok &= np.isfinite(value)
+                    w[r, j] = value
+                count[r] += n_steps
+                active[r] = ok
 
 
 def _step_factors(code: int, hp: np.ndarray, etas: np.ndarray, k0: int) -> np.ndarray:
@@ -763,21 +858,40 @@ class FastStepper:
         self.kernel_seconds = 0.0
 
     def _launch(self, row0: int, k0: int, k1: int, active: np.ndarray) -> None:
-        factors = _step_factors(self.code, self.hp, self.etas[k0:k1], k0)
+        """Run updates k0 .. k1 - 1 (rows row0.. of the index block, if any) in one kernel."""
         t0 = time.perf_counter()
-        with _LAUNCH:
-            _run(
-                self.model, self.X, self.y, self.lam, self.n_in, self.width, self.sampler_code,
-                self.b, self.idx, row0, self.rs, self.perm, self.pos, factors, self.code,
-                self.hp, self.w, self.count, self.s1, self.s2, self.s3, active,
-            )  # fmt: skip
+        plain_sgd = self.code == _SGD and self.hp[7] == 0.0 and self.b == 1
+        pairs = plain_sgd and self.model != _TANH_NETWORK
+        # Dynamic scheduling in chunks of ~1/8 of a thread's share: a thread slowed down by
+        # another process no longer holds up the launch.
+        tasks = (self.w.shape[0] + 1) // 2 if pairs else self.w.shape[0]
+        chunk = max(1, tasks // (8 * numba.get_num_threads()))
+        with _LAUNCH, numba.parallel_chunksize(chunk):
+            if pairs:
+                _sgd_pairs(
+                    self.model, self.X, self.y, self.lam, self.sampler_code, self.idx, row0,
+                    self.rs, self.perm, self.pos, self.etas[k0:k1], self.w, self.count,
+                    active, _INDICES_PER_FILL,
+                )  # fmt: skip
+            else:
+                factors = _step_factors(self.code, self.hp, self.etas[k0:k1], k0)
+                _run(
+                    self.model, self.X, self.y, self.lam, self.n_in, self.width,
+                    self.sampler_code, self.b, self.idx, row0, self.rs, self.perm, self.pos,
+                    factors, self.code, self.hp, self.w, self.count, self.s1, self.s2, self.s3,
+                    active, _steps_per_fill(self.b),
+                )  # fmt: skip
         self.kernel_seconds += time.perf_counter() - t0
 
     def advance(self, k_from: int, k_to: int, active: np.ndarray) -> None:
-        """Run updates k_from .. k_to - 1 (``active`` is updated in place)."""
+        """Run updates k_from .. k_to - 1 (``active`` is updated in place).
+
+        At most ``_STEPS_PER_LAUNCH`` updates per kernel launch, so the per-step factors of a
+        launch take bounded memory however far apart two records are.
+        """
         if self.blocks is None:
-            if k_to > k_from:
-                self._launch(0, k_from, k_to, active)
+            for k in range(k_from, k_to, _STEPS_PER_LAUNCH):
+                self._launch(0, k, min(k + _STEPS_PER_LAUNCH, k_to), active)
             return
         k, t = k_from, self.blocks.n_updates
         while k < k_to:
@@ -786,11 +900,6 @@ class FastStepper:
             self.idx = self.blocks.block(k // t)
             self._launch(row0, k, k + n, active)
             k += n
-
-    def sync_generators(self) -> None:
-        """Write the compiled generator states back into the numpy generators."""
-        if self.sampling == "compiled":
-            _write_states(self.rngs, self.rs)
 
     def close(self) -> None:
         self.blocks = None
@@ -803,12 +912,17 @@ def warm_up() -> float:
     """
     t0 = time.perf_counter()
     rs = _read_states([np.random.Generator(np.random.PCG64(0))])
+    X, y, idx = np.zeros((3, 2)), np.ones(3), np.zeros((1, 1, 1), dtype=np.int32)
+    perm, pos = np.zeros((1, 3), np.int32), np.zeros(1, dtype=np.int64)
+    count, active = np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.bool_)
     _run(
-        _LEAST_SQUARES, np.zeros((3, 2)), np.ones(3), 0.0, 0, 0, _REPLACEMENT, 1,
-        np.zeros((1, 1, 1), dtype=np.int32), 0, rs, np.zeros((1, 3), np.int32),
-        np.zeros(1, dtype=np.int64), np.full((1, 2), 0.1), _SGD, np.zeros(_N_HP),
-        np.zeros((1, 2)), np.zeros(1, dtype=np.int64), np.zeros((1, 2)), np.zeros((1, 2)),
-        np.zeros((1, 2)), np.ones(1, dtype=np.bool_),
+        _LEAST_SQUARES, X, y, 0.0, 0, 0, _REPLACEMENT, 1, idx, 0, rs, perm, pos,
+        np.full((1, 2), 0.1), _SGD, np.zeros(_N_HP), np.zeros((1, 2)), count,
+        np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), active, 1,
+    )  # fmt: skip
+    _sgd_pairs(
+        _LEAST_SQUARES, X, y, 0.0, _REPLACEMENT, idx, 0, rs, perm, pos, np.full(1, 0.1),
+        np.zeros((1, 2)), count, active, 1,
     )  # fmt: skip
     compiled_sampling_matches_numpy()
     return time.perf_counter() - t0

@@ -108,6 +108,26 @@ def _initial_points(problem: Problem, w0, init_rngs: list, n_rep: int) -> np.nda
     return check_array(w0, "w0", "simulate", shape=(n_rep, problem.dim)).copy()
 
 
+_RECORD_CHUNK = 1024  # replicates evaluated together when recording (bounds the temporaries)
+
+
+def _loss_and_grad_norm_sq(problem: Problem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f(w_r) and ||grad f(w_r)||^2 of every replicate, evaluated in chunks of replicates.
+
+    The full loss and gradient build (R, N) temporaries; chunking keeps them at
+    ``_RECORD_CHUNK`` x N. Problems compute each replicate's row independently of the others
+    (see ``problems.base.rowwise_matmul``), so chunking does not change any value.
+    """
+    losses, norms = [], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for lo in range(0, w.shape[0], _RECORD_CHUNK):
+            part = w[lo : lo + _RECORD_CHUNK]
+            losses.append(problem.loss(part))
+            g = problem.grad(part)
+            norms.append(np.einsum("rd,rd->r", g, g))
+    return np.concatenate(losses), np.concatenate(norms)
+
+
 def _check_problem_outputs(problem: Problem, w: np.ndarray) -> None:
     """Evaluate a user problem's methods once on the starting points and check their shapes.
 
@@ -337,8 +357,8 @@ def simulate(
         )
 
     f_star = problem.f_star
-    with np.errstate(over="ignore", invalid="ignore"):
-        f0 = problem.loss(w)
+    at_start = _loss_and_grad_norm_sq(problem, w)  # also the record at step 0
+    f0 = at_start[0]
     ref = f0 - (f_star if f_star is not None else f0)
     if divergence_bound is None:
         bound = 1e6 * np.maximum(ref, 1.0)
@@ -362,9 +382,7 @@ def simulate(
 
     def _record(k: int) -> None:
         w = stepper.w
-        with np.errstate(over="ignore", invalid="ignore"):
-            loss = problem.loss(w)
-            gsq = np.einsum("rd,rd->r", g_full := problem.grad(w), g_full)
+        loss, gsq = at_start if k == 0 else _loss_and_grad_norm_sq(problem, w)
         bad = ~np.isfinite(loss) | ~np.isfinite(gsq) | (loss - offset > bound)
         active[bad] = False
         loss = np.where(active, loss, np.nan)
