@@ -679,6 +679,79 @@ def _sgd_pairs(model, X, y, lam, sampler, idx, row0, rs, perm, pos, lrs, w, coun
                 active[r] = ok
 
 
+@njit(cache=True, parallel=True, nogil=True)
+def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
+    """f(w_r) and ||grad f(w_r)||^2 for every replicate, over all N samples (for the records).
+
+    The same quantities as the problems' ``loss`` and ``grad``: least squares
+    phi = (z - y)^2 / 2; logistic phi = log(1 + exp(-y z)) (evaluated as numpy's logaddexp,
+    without overflow); tanh network (yhat - y)^2 / 2; plus lam ||w||^2 / 2 for linear models,
+    averaged over the samples; gradients as in :func:`_run`. Each replicate is computed alone,
+    so values never depend on the other replicates.
+    """
+    n_rep, d = w.shape
+    n = X.shape[0]
+    h, p_in = width, n_in
+    off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
+    for r in prange(n_rep):
+        g = np.zeros(d)
+        hid = np.empty(max(h, 1))
+        total = 0.0
+        for i in range(n):
+            if model == _TANH_NETWORK:
+                yhat = 0.0
+                for u in range(h):
+                    z = 0.0
+                    for k in range(p_in):
+                        z += X[i, k] * w[r, u * p_in + k]
+                    tu = np.tanh(z + w[r, off_c + u])
+                    hid[u] = tu
+                    yhat += tu * w[r, off_a + u]
+                e = yhat + w[r, off_a0] - y[i]
+                total += 0.5 * e * e
+                for u in range(h):
+                    tu = hid[u]
+                    delta = e * w[r, off_a + u] * (1.0 - tu * tu)
+                    for k in range(p_in):
+                        g[u * p_in + k] += delta * X[i, k]
+                    g[off_c + u] += delta
+                    g[off_a + u] += e * tu
+                g[off_a0] += e
+            else:
+                z0 = 0.0
+                z1 = 0.0
+                z2 = 0.0
+                z3 = 0.0
+                j = 0
+                while j + 4 <= d:
+                    z0 += X[i, j] * w[r, j]
+                    z1 += X[i, j + 1] * w[r, j + 1]
+                    z2 += X[i, j + 2] * w[r, j + 2]
+                    z3 += X[i, j + 3] * w[r, j + 3]
+                    j += 4
+                while j < d:
+                    z0 += X[i, j] * w[r, j]
+                    j += 1
+                z = (z0 + z1) + (z2 + z3)
+                if model == _LEAST_SQUARES:
+                    dphi = z - y[i]
+                    total += 0.5 * dphi * dphi
+                else:
+                    u = -y[i] * z
+                    total += u + np.log1p(np.exp(-u)) if u > 0 else np.log1p(np.exp(u))
+                    dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
+                for j in range(d):
+                    g[j] += dphi * X[i, j]
+        ridge = 0.0
+        norm = 0.0
+        for j in range(d):
+            ridge += w[r, j] * w[r, j]
+            gj = g[j] / n + lam * w[r, j]
+            norm += gj * gj
+        loss[r] = total / n + 0.5 * lam * ridge
+        grad_norm_sq[r] = norm
+
+
 def _step_factors(code: int, hp: np.ndarray, etas: np.ndarray, k0: int) -> np.ndarray:
     """(n, 2) per-step (lr, aux) for updates k0 .. k0 + n - 1, as :mod:`convstudy.optim` has them.
 
@@ -883,6 +956,16 @@ class FastStepper:
                 )  # fmt: skip
         self.kernel_seconds += time.perf_counter() - t0
 
+    def loss_and_grad_norm_sq(self) -> tuple[np.ndarray, np.ndarray]:
+        """f(w_r) and ||grad f(w_r)||^2 of every replicate, compiled (:func:`_full_loss_grad`)."""
+        n_rep = self.w.shape[0]
+        loss, norm = np.empty(n_rep), np.empty(n_rep)
+        with _LAUNCH:
+            _full_loss_grad(
+                self.model, self.X, self.y, self.lam, self.n_in, self.width, self.w, loss, norm
+            )
+        return loss, norm
+
     def advance(self, k_from: int, k_to: int, active: np.ndarray) -> None:
         """Run updates k_from .. k_to - 1 (``active`` is updated in place).
 
@@ -924,6 +1007,7 @@ def warm_up() -> float:
         _LEAST_SQUARES, X, y, 0.0, _REPLACEMENT, idx, 0, rs, perm, pos, np.full(1, 0.1),
         np.zeros((1, 2)), count, active, 1,
     )  # fmt: skip
+    _full_loss_grad(_LEAST_SQUARES, X, y, 0.0, 0, 0, np.zeros((1, 2)), np.zeros(1), np.zeros(1))
     compiled_sampling_matches_numpy()
     return time.perf_counter() - t0
 

@@ -226,6 +226,10 @@ class _NumpyStepper:
             )
         self.w, self.state = w, state
 
+    def loss_and_grad_norm_sq(self) -> tuple[np.ndarray, np.ndarray]:
+        """f(w_r) and ||grad f(w_r)||^2 of every replicate (the problem's own methods)."""
+        return _loss_and_grad_norm_sq(self.problem, self.w)
+
     def close(self) -> None:
         self.blocks = None
 
@@ -357,15 +361,8 @@ def simulate(
         )
 
     f_star = problem.f_star
-    at_start = _loss_and_grad_norm_sq(problem, w)  # also the record at step 0
-    f0 = at_start[0]
-    ref = f0 - (f_star if f_star is not None else f0)
-    if divergence_bound is None:
-        bound = 1e6 * np.maximum(ref, 1.0)
-    else:
-        bound = np.full(n_rep, check_scalar(divergence_bound, "divergence_bound", owner, low=0.0))
-    offset = f_star if f_star is not None else f0
-
+    if divergence_bound is not None:
+        divergence_bound = check_scalar(divergence_bound, "divergence_bound", owner, low=0.0)
     state = optimizer.init(w)
     active = np.ones(n_rep, dtype=bool)
     path = _choose_engine(engine, problem, optimizer, sampler)
@@ -377,12 +374,21 @@ def simulate(
         stepper = _NumpyStepper(
             problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs
         )
+
+    at_start = stepper.loss_and_grad_norm_sq()  # also the record at step 0
+    f0 = at_start[0]
+    ref = f0 - (f_star if f_star is not None else f0)
+    if divergence_bound is None:
+        bound = 1e6 * np.maximum(ref, 1.0)
+    else:
+        bound = np.full(n_rep, divergence_bound)
+    offset = f_star if f_star is not None else f0
     rows: list[dict] = []
     t0 = time.perf_counter()
 
     def _record(k: int) -> None:
         w = stepper.w
-        loss, gsq = at_start if k == 0 else _loss_and_grad_norm_sq(problem, w)
+        loss, gsq = at_start if k == 0 else stepper.loss_and_grad_norm_sq()
         bad = ~np.isfinite(loss) | ~np.isfinite(gsq) | (loss - offset > bound)
         active[bad] = False
         loss = np.where(active, loss, np.nan)
