@@ -32,6 +32,7 @@ __all__ = [
     "fit_loglog_slope",
     "fit_linear_rate",
     "ols_slope",
+    "log_slope_ci",
     "variance_ci",
     "mean_ci",
     "proportion_ci",
@@ -225,6 +226,26 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.asarray(y) - np.mean(y, axis=-1, keepdims=True)) @ xc / (xc @ xc)
 
 
+def log_slope_ci(x, point, boots, *, level: float = 0.95) -> dict:
+    """OLS slope of log(point) against ``x`` and its percentile CI over bootstrap replicates.
+
+    ``point`` (S,) are the estimates at ``x`` (S,) (pass log x for a log-log slope) and
+    ``boots`` (B, S) their bootstrap replicates; each row of ``boots`` gives one bootstrap
+    slope. Replicates with a non-positive value give NaN slopes and are ignored. Returns
+    ``slope, ci_low, ci_high, se`` (se: standard deviation of the bootstrap slopes).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = float(ols_slope(x, np.log(point)))
+        slopes = ols_slope(x, np.log(boots))
+    q = np.nanquantile(slopes, [0.5 - level / 2, 0.5 + level / 2])
+    return {
+        "slope": slope,
+        "ci_low": float(q[0]),
+        "ci_high": float(q[1]),
+        "se": float(np.nanstd(slopes, ddof=1)),
+    }
+
+
 def _window_fit(frame, y, x, window, transform_x, owner, level, n_boot, seed):
     xs, Y, diverged = curve_matrix(frame, y, x)
     Y = Y[~diverged]
@@ -240,20 +261,10 @@ def _window_fit(frame, y, x, window, transform_x, owner, level, n_boot, seed):
     if Y.shape[0] < 2:
         raise ValueError(f"{owner} needs at least 2 non-diverged replicates; got {Y.shape[0]}.")
     xv = np.log(xs[keep]) if transform_x else xs[keep].astype(float)
-
-    def slope(curves):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return ols_slope(xv, np.log(curves))
-
     Yk = Y[:, keep]
-    point = float(slope(Yk.mean(axis=0)))
-    boots = bootstrap_replicates(Yk, slope, n_boot=n_boot, seed=seed)
-    q = np.nanquantile(boots, [0.5 - level / 2, 0.5 + level / 2])
+    boots = bootstrap_replicates(Yk, lambda curves: curves, n_boot=n_boot, seed=seed)
     return {
-        "slope": point,
-        "ci_low": float(q[0]),
-        "ci_high": float(q[1]),
-        "se": float(np.nanstd(boots, ddof=1)),
+        **log_slope_ci(xv, Yk.mean(axis=0), boots, level=level),
         "x_min": float(xs[keep].min()),
         "x_max": float(xs[keep].max()),
         "n_points": int(keep.sum()),

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_array, check_scalar
-from .measures import curve_matrix, ols_slope
+from .measures import curve_matrix, log_slope_ci
 from .problems.linear import LeastSquares
 
 __all__ = [
@@ -260,15 +260,10 @@ def fit_power_law(x, groups, *, level: float = 0.95, n_boot: int = 2000, seed: i
         raise ValueError(f"{owner} needs positive group means. Got {means.tolist()}.")
     rng = np.random.default_rng(seed)
     boots = np.column_stack([_boot_means(g, n_boot, rng) for g in cleaned])  # (B, G)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slopes = ols_slope(logx, np.log(boots))
-    slope = float(ols_slope(logx, np.log(means)))
-    q = np.nanquantile(slopes, [0.5 - level / 2, 0.5 + level / 2])
+    fit = log_slope_ci(logx, means, boots, level=level)
+    slope = fit["slope"]
     return {
-        "slope": slope,
-        "ci_low": float(q[0]),
-        "ci_high": float(q[1]),
-        "se": float(np.nanstd(slopes, ddof=1)),
+        **fit,
         "intercept": float(np.log(means).mean() - slope * logx.mean()),
         "n": int(sum(g.size for g in cleaned)),
     }

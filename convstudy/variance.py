@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_array, check_scalar
-from .measures import bootstrap_replicates, ols_slope
+from .measures import bootstrap_replicates, log_slope_ci
 
 __all__ = [
     "population_variance",
@@ -222,16 +222,11 @@ def loglog_slope_ci(
             f"{owner} needs at least 2 sizes with positive variance and correction; "
             f"got {int(keep.sum())}."
         )
-    lx = np.log(x[keep])
-    point = float(ols_slope(lx, np.log(y[keep] / corr[keep])))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slopes = ols_slope(lx, np.log(boots[:, keep] / corr[keep]))
-    q = np.nanquantile(slopes, [0.5 - level / 2, 0.5 + level / 2])
+    fit = log_slope_ci(
+        np.log(x[keep]), y[keep] / corr[keep], boots[:, keep] / corr[keep], level=level
+    )
     return {
-        "slope": point,
-        "ci_low": float(q[0]),
-        "ci_high": float(q[1]),
-        "se": float(np.nanstd(slopes, ddof=1)),
+        **fit,
         "n_sizes": int(keep.sum()),
         "size_min": float(x[keep].min()),
         "size_max": float(x[keep].max()),
