@@ -379,6 +379,53 @@ def _steps_per_fill(b: int) -> int:
 _LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK = 0, 1, 2
 
 
+@njit(inline="always")
+def _margin(X, i, w, r, d):
+    """x_i . w_r with four partial sums (independent add chains).
+
+    One summation order for every kernel, so the step and record kernels agree to the bit.
+    """
+    z0 = 0.0
+    z1 = 0.0
+    z2 = 0.0
+    z3 = 0.0
+    j = 0
+    while j + 4 <= d:
+        z0 += X[i, j] * w[r, j]
+        z1 += X[i, j + 1] * w[r, j + 1]
+        z2 += X[i, j + 2] * w[r, j + 2]
+        z3 += X[i, j + 3] * w[r, j + 3]
+        j += 4
+    while j < d:
+        z0 += X[i, j] * w[r, j]
+        j += 1
+    return (z0 + z1) + (z2 + z3)
+
+
+@njit(inline="always")
+def _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g):
+    """Add grad div_i(w_r) of the one-hidden-layer tanh network to ``g``; return the residual
+    e = yhat(x_i) - y_i (so div_i = e^2 / 2). Layout as in convstudy.problems.networks."""
+    yhat = 0.0
+    for u in range(h):
+        z = 0.0
+        for k in range(p_in):
+            z += X[i, k] * w[r, u * p_in + k]
+        tu = np.tanh(z + w[r, off_c + u])
+        hid[u] = tu
+        yhat += tu * w[r, off_a + u]
+    e = yhat + w[r, off_a0] - y[i]
+    for u in range(h):
+        tu = hid[u]
+        delta = e * w[r, off_a + u] * (1.0 - tu * tu)
+        for k in range(p_in):
+            g[u * p_in + k] += delta * X[i, k]
+        g[off_c + u] += delta
+        g[off_a + u] += e * tu
+    g[off_a0] += e
+    return e
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def _run(
     model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors,
@@ -432,40 +479,9 @@ def _run(
                 for q in range(b):
                     i = q if sampler == _FULL else ibuf[base + q]
                     if model == _TANH_NETWORK:
-                        yhat = 0.0
-                        for u in range(h):
-                            z = 0.0
-                            for k in range(p_in):
-                                z += X[i, k] * w[r, u * p_in + k]
-                            tu = np.tanh(z + w[r, off_c + u])
-                            hid[u] = tu
-                            yhat += tu * w[r, off_a + u]
-                        e = yhat + w[r, off_a0] - y[i]
-                        for u in range(h):
-                            tu = hid[u]
-                            delta = e * w[r, off_a + u] * (1.0 - tu * tu)
-                            for k in range(p_in):
-                                g[u * p_in + k] += delta * X[i, k]
-                            g[off_c + u] += delta
-                            g[off_a + u] += e * tu
-                        g[off_a0] += e
+                        _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
                     else:
-                        # x_i . w_r with four partial sums (independent add chains)
-                        z0 = 0.0
-                        z1 = 0.0
-                        z2 = 0.0
-                        z3 = 0.0
-                        j = 0
-                        while j + 4 <= d:
-                            z0 += X[i, j] * w[r, j]
-                            z1 += X[i, j + 1] * w[r, j + 1]
-                            z2 += X[i, j + 2] * w[r, j + 2]
-                            z3 += X[i, j + 3] * w[r, j + 3]
-                            j += 4
-                        while j < d:
-                            z0 += X[i, j] * w[r, j]
-                            j += 1
-                        z = (z0 + z1) + (z2 + z3)
+                        z = _margin(X, i, w, r, d)
                         if model == _LEAST_SQUARES:
                             dphi = z - y[i]
                         else:
@@ -699,40 +715,10 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
         total = 0.0
         for i in range(n):
             if model == _TANH_NETWORK:
-                yhat = 0.0
-                for u in range(h):
-                    z = 0.0
-                    for k in range(p_in):
-                        z += X[i, k] * w[r, u * p_in + k]
-                    tu = np.tanh(z + w[r, off_c + u])
-                    hid[u] = tu
-                    yhat += tu * w[r, off_a + u]
-                e = yhat + w[r, off_a0] - y[i]
+                e = _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
                 total += 0.5 * e * e
-                for u in range(h):
-                    tu = hid[u]
-                    delta = e * w[r, off_a + u] * (1.0 - tu * tu)
-                    for k in range(p_in):
-                        g[u * p_in + k] += delta * X[i, k]
-                    g[off_c + u] += delta
-                    g[off_a + u] += e * tu
-                g[off_a0] += e
             else:
-                z0 = 0.0
-                z1 = 0.0
-                z2 = 0.0
-                z3 = 0.0
-                j = 0
-                while j + 4 <= d:
-                    z0 += X[i, j] * w[r, j]
-                    z1 += X[i, j + 1] * w[r, j + 1]
-                    z2 += X[i, j + 2] * w[r, j + 2]
-                    z3 += X[i, j + 3] * w[r, j + 3]
-                    j += 4
-                while j < d:
-                    z0 += X[i, j] * w[r, j]
-                    j += 1
-                z = (z0 + z1) + (z2 + z3)
+                z = _margin(X, i, w, r, d)
                 if model == _LEAST_SQUARES:
                     dphi = z - y[i]
                     total += 0.5 * dphi * dphi
