@@ -253,16 +253,46 @@ def claims_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
         "Verdicts follow from the 95% CI against the expected interval: reproduced (CI inside), "
         "not reproduced (disjoint), inconclusive (they overlap, or nothing was measured).",
         "",
-        "| claim | check | statement | source | quantity | expected | estimate | 95% CI | R "
-        "| verdict | evidence |",
-        "|---:|:---|:---|:---|:---|:---|---:|:---|---:|:---|:---|",
     ]
+    lines += _checks_table_md(frame, with_statement=True)
+    return "\n".join(lines) + "\n"
+
+
+def _checks_table_md(frame: pd.DataFrame, *, with_statement: bool) -> list[str]:
+    """Markdown lines of a table of checks, one row each, with links to their evidence;
+    ``with_statement`` adds the claim's statement and source (the full claims table)."""
+    extra = ["statement", "source"] if with_statement else []
+    head = [
+        "claim",
+        "check",
+        *extra,
+        "quantity",
+        "expected",
+        "estimate",
+        "95% CI",
+        "R",
+        "verdict",
+        "evidence",
+    ]
+    align = [
+        "---:",
+        ":---",
+        *[":---"] * len(extra),
+        ":---",
+        ":---",
+        "---:",
+        ":---",
+        "---:",
+        ":---",
+        ":---",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in frame.itertuples(index=False):
+        texts = [r.statement, r.source] if with_statement else []
         cells = [
             str(r.claim),
             f"`{_md_cell(r.id)}`",
-            _md_cell(r.statement),
-            _md_cell(r.source),
+            *map(_md_cell, texts),
             _md_cell(r.quantity),
             _md_cell(r.expected),
             _num(r.estimate),
@@ -272,7 +302,7 @@ def claims_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
             _evidence_md(r),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_claims(frame: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
@@ -468,23 +498,7 @@ def render_index_md(out_dir: str | os.PathLike, pages: list[StudyPage], claims) 
         lines += ["Full claims table: [claims.md](claims.md) ([CSV](claims.csv)).", ""]
     lines += ["## Claims", ""]
     if len(claims):
-        lines += [
-            "| claim | check | quantity | expected | estimate | 95% CI | R | verdict | evidence |",
-            "|---:|:---|:---|:---|---:|:---|---:|:---|:---|",
-        ]
-        for r in claims.itertuples(index=False):
-            cells = [
-                str(r.claim),
-                f"`{_md_cell(r.id)}`",
-                _md_cell(r.quantity),
-                _md_cell(r.expected),
-                _num(r.estimate),
-                _ci(r.ci_low, r.ci_high),
-                str(r.n_replicates),
-                f"**{r.verdict}**",
-                _evidence_md(r),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _checks_table_md(claims, with_statement=False)
     else:
         lines.append("No checks yet: run `convstudy claims`.")
     lines += ["", "## Studies", ""]
