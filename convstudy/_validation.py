@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_scalar", "check_option", "check_array", "check_choice_of_names"]
+__all__ = ["check_scalar", "check_option", "check_array"]
 
 _KINDS = {int: "an int", float: "a float"}
 
@@ -73,17 +73,6 @@ def check_option(value: Any, name: str, owner: str, options: Iterable[Any]) -> A
             f"The {name!r} parameter of {owner} must be one of {{{shown}}}. Got {value!r} instead."
         )
     return value
-
-
-def check_choice_of_names(value: Any, name: str, owner: str, registry: dict) -> Any:
-    """Look ``value`` up in a name registry, with the allowed names in the error."""
-    if not isinstance(value, str):
-        raise TypeError(
-            f"The {name!r} parameter of {owner} must be a str naming one of "
-            f"{sorted(registry)}. Got {value!r} instead."
-        )
-    check_option(value, name, owner, sorted(registry))
-    return registry[value]
 
 
 def check_array(

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(names: Sequence[str]):
-    from .registry import load_study
+    from .loader import load_study
 
     studies = [load_study(n) for n in names]
     seen: dict[str, str] = {}
@@ -182,7 +182,7 @@ def _load(names: Sequence[str]):
 def _builtin_studies(with_claims: bool = False) -> tuple[list, list[str]]:
     """Every built-in study (that checks a claim); one that fails to import is reported in one
     line and listed as failed, and the others go on."""
-    from .registry import list_studies, load_study
+    from .loader import list_studies, load_study
 
     studies, failed = [], []
     for name in list_studies():
@@ -332,7 +332,7 @@ def _write_and_print_claims(results, args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from .registry import list_studies, load_study
+    from .loader import list_studies, load_study
 
     names = list_studies()
     if not names:

@@ -43,7 +43,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_choice_of_names, check_scalar
+from ._validation import check_array, check_scalar
+from .registry import Registry
 
 __all__ = [
     "Optimizer",
@@ -61,6 +62,7 @@ __all__ = [
     "amsgrad",
     "rprop",
     "OPTIMIZERS",
+    "register_optimizer",
     "get_optimizer",
 ]
 
@@ -728,16 +730,10 @@ def rprop(
 
 
 # ---- registry ----------------------------------------------------------------------------------
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    "sgd": sgd,
-    "momentum": momentum,
-    "nesterov": nesterov,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "amsgrad": amsgrad,
-    "rprop": rprop,
-}
+OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer", "get_optimizer")
+register_optimizer = OPTIMIZERS.register
+for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, rprop):
+    register_optimizer(_factory.__name__, _factory)
 
 # Tuple arguments and the scalar names they are split into in ``Optimizer.hyperparams``.
 _SPLIT = {
@@ -748,7 +744,8 @@ _SPLIT = {
 
 
 def get_optimizer(name: str, **hyperparams: Any) -> Optimizer:
-    """Build the optimizer registered as ``name`` with the given keyword hyper-parameters.
+    """Build the optimizer registered as ``name`` (or named by an import path
+    ``"module:factory"``) with the given keyword hyper-parameters.
 
     Besides each factory's own keywords, the split scalar names used in
     ``Optimizer.hyperparams`` are accepted (``beta1``/``beta2`` for ``betas``,
@@ -756,7 +753,7 @@ def get_optimizer(name: str, **hyperparams: Any) -> Optimizer:
     ``step_sizes``; a missing half takes the factory default), so
     ``get_optimizer(opt.name, **opt.hyperparams)`` rebuilds ``opt``.
     """
-    factory = check_choice_of_names(name, "optimizer", "get_optimizer", OPTIMIZERS)
+    factory = OPTIMIZERS.get(name)
     params = inspect.signature(factory).parameters
     kwargs = dict(hyperparams)
     for packed, (first, second) in _SPLIT.items():

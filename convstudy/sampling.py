@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_choice_of_names, check_scalar
+from ._validation import check_scalar
+from .registry import Registry
 
 __all__ = [
     "SAMPLES_PER_BLOCK",
     "Sampler",
     "SAMPLERS",
+    "register_sampler",
     "get_sampler",
     "block_updates",
     "batch_stream",
@@ -81,19 +83,22 @@ class Sampler:
         return {"sampler": self.name}
 
 
-SAMPLERS = {
-    "full": Sampler("full", random=False),
-    "reshuffle": Sampler("reshuffle", random=True),
-    "replacement": Sampler("replacement", random=True),
-    "cyclic": Sampler("cyclic", random=False),
-}
+SAMPLERS: Registry[Sampler] = Registry("sampler", "get_sampler")
+register_sampler = SAMPLERS.register
+for _sampler in (
+    Sampler("full", random=False),
+    Sampler("reshuffle", random=True),
+    Sampler("replacement", random=True),
+    Sampler("cyclic", random=False),
+):
+    register_sampler(_sampler.name, _sampler)
 
 
 def get_sampler(name: str | Sampler) -> Sampler:
     """Look a sampler up by name (``full``, ``reshuffle``, ``replacement``, ``cyclic``)."""
     if isinstance(name, Sampler):
         return name
-    return check_choice_of_names(name, "sampler", "get_sampler", SAMPLERS)
+    return SAMPLERS.get(name)
 
 
 def check_batch_size(sampler: Sampler, batch_size: int, n_samples: int, owner: str) -> int:

@@ -13,11 +13,13 @@ with a shrinking step (Bottou, Curtis & Nocedal 2018, Thm 4.7).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_choice_of_names, check_scalar
+from ._validation import check_scalar
+from .registry import Registry
 
 __all__ = [
     "Schedule",
@@ -30,6 +32,7 @@ __all__ = [
     "cosine",
     "warmup",
     "SCHEDULES",
+    "register_schedule",
     "get_schedule",
 ]
 
@@ -250,7 +253,9 @@ def warmup(base: Schedule, warmup_steps: int = 100) -> Schedule:
     return _Warmup(base.eta0, base, steps)
 
 
-SCHEDULES = {
+SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule", "get_schedule")
+register_schedule = SCHEDULES.register
+for _name, _factory in {
     "constant": constant,
     "inverse_time": inverse_time,
     "inverse_sqrt": inverse_sqrt,
@@ -258,9 +263,11 @@ SCHEDULES = {
     "step": step_decay,
     "exponential": exponential,
     "cosine": cosine,
-}
+}.items():
+    register_schedule(_name, _factory)
 
 
 def get_schedule(name: str, **params) -> Schedule:
-    """Build a schedule by name, e.g. ``get_schedule("inverse_time", eta0=0.1, k0=100)``."""
-    return check_choice_of_names(name, "schedule", "get_schedule", SCHEDULES)(**params)
+    """Build a schedule by registered name or import path ``"module:factory"``, e.g.
+    ``get_schedule("inverse_time", eta0=0.1, k0=100)``."""
+    return SCHEDULES.get(name)(**params)

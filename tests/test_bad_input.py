@@ -14,7 +14,7 @@ from convstudy import cli
 from convstudy.engine import simulate
 from convstudy.measures import fit_loglog_slope, hitting_times, mean_curve, mean_curve_hitting_time
 from convstudy.problems import LeastSquares, Logistic, Problem
-from convstudy.registry import load_study
+from convstudy.loader import load_study
 from convstudy.runner import run_study
 from convstudy.study import Analysis, Study, simulate_cell
 

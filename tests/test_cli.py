@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from convstudy import registry
+from convstudy import loader as registry
 from convstudy.cli import main
 
 SUMMARY = re.compile(r"^(\S+): (\d+) cells? computed, (\d+) from cache, [\d.]+ s -> (.+?)(;|$)")

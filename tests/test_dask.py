@@ -49,7 +49,7 @@ def test_scheduler_address_gives_the_serial_runs(cluster, serial_runs, tmp_path)
 
 def test_user_study_file_ships_to_the_workers_by_value(cluster, tiny_study_file, tmp_path):
     """A study file outside sys.path (its module cannot be imported by name on a worker)."""
-    from convstudy.registry import load_study
+    from convstudy.loader import load_study
 
     user = load_study(tiny_study_file)
     assert user.compute.__module__.startswith("convstudy_user_")

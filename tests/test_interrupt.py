@@ -329,7 +329,7 @@ def test_failed_task_is_not_cached(tmp_path):
 
 def test_edited_study_file_is_recomputed(tiny_study_file, tmp_path):
     """A user edits the code of their study file: no cell computed by the old code is reused."""
-    from convstudy.registry import load_study
+    from convstudy.loader import load_study
 
     out = tmp_path / "reports"
     first = run_study(load_study(tiny_study_file), out=out)

@@ -5,7 +5,7 @@ convex but not strongly convex (``quartic_regression``), nonconvex (``tanh_netwo
 ``teacher_student``, ``double_well``). A user problem subclasses :class:`Problem`.
 """
 
-from .._validation import check_choice_of_names
+from ..registry import Registry
 from .base import Certificate, Problem
 from .convex import QuarticRegression
 from .linear import LeastSquares, Logistic, Quadratic, Ridge, load_dataset
@@ -24,10 +24,13 @@ __all__ = [
     "DoubleWell",
     "load_dataset",
     "PROBLEMS",
+    "register_problem",
     "get_problem",
 ]
 
-PROBLEMS = {
+PROBLEMS: Registry = Registry("problem", "get_problem")
+register_problem = PROBLEMS.register
+for _name, _factory in {
     "quadratic": Quadratic,
     "ridge": Ridge,
     "logistic": Logistic,
@@ -35,9 +38,11 @@ PROBLEMS = {
     "tanh_network": TanhNetwork,
     "teacher_student": TeacherStudent,
     "double_well": DoubleWell,
-}
+}.items():
+    register_problem(_name, _factory)
 
 
 def get_problem(name: str, **params) -> Problem:
-    """Build a built-in problem by name, e.g. ``get_problem("quadratic", condition_number=100)``."""
-    return check_choice_of_names(name, "problem", "get_problem", PROBLEMS)(**params)
+    """Build a problem by registered name or import path ``"module:factory"``, e.g.
+    ``get_problem("quadratic", condition_number=100)``."""
+    return PROBLEMS.get(name)(**params)
