@@ -22,7 +22,9 @@ of a diverged replicate are NaN with ``diverged=True``; the other replicates go 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,8 @@ from .schedules import Schedule, constant
 
 __all__ = [
     "simulate",
+    "Stepper",
+    "Observable",
     "record_steps",
     "replicate_generators",
     "fast_path_reason",
@@ -185,6 +189,81 @@ def _resolve(optimizer, schedule, sampler) -> tuple[Optimizer, Schedule, Sampler
 ENGINES = ("auto", "numpy", "fast")
 
 
+class Stepper(Protocol):
+    """What the engine needs of a path that advances replicates (numpy or compiled).
+
+    ``w`` is the (R, d) array of current parameters. ``advance(k_from, k_to, active)`` runs
+    updates ``k_from .. k_to - 1`` of every replicate whose ``active`` entry is True and clears
+    the entry of a replicate whose gradient or parameters become non-finite (it is then frozen).
+    ``loss_and_grad_norm_sq()`` gives f(w_r) and ||grad f(w_r)||^2 over all N samples for the
+    records. ``close()`` releases buffers.
+    """
+
+    w: np.ndarray
+
+    def advance(self, k_from: int, k_to: int, active: np.ndarray) -> None: ...
+
+    def loss_and_grad_norm_sq(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Observable:
+    """A quantity recorded at every record step, as a column of the tidy frame.
+
+    ``fn(w)`` maps the (R, d) parameters to R values. With ``previous=True`` it is called as
+    ``fn(w, w_previous)`` with the parameters one update earlier too (e.g. the squared norm of
+    the last update, ``np.sum((w - w_previous) ** 2, axis=1)``); the engine then stops one
+    update before each record step to keep them. A plain callable in ``simulate(observe=...)``
+    means ``Observable(fn)``.
+    """
+
+    fn: Callable[..., np.ndarray]
+    previous: bool = False
+
+
+def _observables(observe) -> dict[str, Observable]:
+    if observe is None:
+        return {}
+    if not isinstance(observe, Mapping):
+        raise TypeError(
+            "The 'observe' parameter of simulate must be a mapping from column names to "
+            f"callables w -> (R,) values (or Observable). Got {type(observe).__name__} instead."
+        )
+    out = {}
+    for name, obs in observe.items():
+        if not isinstance(name, str) or name in COLUMNS:
+            raise ValueError(
+                f"The 'observe' parameter of simulate has a column name {name!r}; names must be "
+                f"strings other than the engine's own columns {COLUMNS}."
+            )
+        if callable(obs) and not isinstance(obs, Observable):
+            obs = Observable(obs)
+        if not isinstance(obs, Observable) or not callable(obs.fn):
+            raise TypeError(
+                f"The 'observe' parameter of simulate maps {name!r} to {obs!r}; expected a "
+                "callable w -> (R,) values or an Observable."
+            )
+        out[name] = obs
+    return out
+
+
+def _observe(observables: dict[str, Observable], w, w_previous, active, n_rep) -> dict:
+    values = {}
+    for name, obs in observables.items():
+        with np.errstate(all="ignore"):
+            got = obs.fn(w, w_previous) if obs.previous else obs.fn(w)
+        got = np.asarray(got, dtype=float)
+        if got.shape != (n_rep,):
+            raise ValueError(
+                f"The observable {name!r} of simulate returned shape {got.shape}; expected "
+                f"({n_rep},), one value per replicate."
+            )
+        values[name] = np.where(active, got, np.nan)
+    return values
+
+
 class _NumpyStepper:
     """The reference path: one vectorised numpy update of all replicates per Python iteration.
 
@@ -193,8 +272,11 @@ class _NumpyStepper:
     is discarded for that replicate and the replicate is frozen (``active`` cleared).
     """
 
-    def __init__(self, problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs):
+    def __init__(
+        self, problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs, project=None
+    ):
         self.problem, self.optimizer, self.etas = problem, optimizer, etas
+        self.project = project
         self.w, self.state = w, state
         self.full = sampler.name == "full"
         self.blocks = (
@@ -215,6 +297,8 @@ class _NumpyStepper:
                 g = problem.batch_grad(w, self.block[self.pos])
                 self.pos += 1
             w_new, state_new = optimizer.update(g, w, state, float(self.etas[k]))
+            if self.project is not None:
+                w_new = self.project(w_new)
             ok = active & np.isfinite(w_new).all(axis=1) & np.isfinite(g).all(axis=1)
             active[:] = ok
             w = np.where(ok[:, None], w_new, w)
@@ -245,11 +329,14 @@ def fast_path_reason(problem: Problem, optimizer: Optimizer | str, sampler: Samp
     return unsupported_reason(problem, optimizer, get_sampler(sampler))
 
 
-def _choose_engine(engine: str, problem, optimizer, sampler) -> str:
+def _choose_engine(engine: str, problem, optimizer, sampler, project) -> str:
     """'fast' or 'numpy' for engine='auto'|'numpy'|'fast' (refusing 'fast' when unsupported)."""
     if engine == "numpy":
         return "numpy"
-    reason = fast_path_reason(problem, optimizer, sampler)
+    if project is not None:
+        reason = "a projection (project=...) runs on the numpy path"
+    else:
+        reason = fast_path_reason(problem, optimizer, sampler)
     if reason is None:
         return "fast"
     if engine == "fast":
@@ -276,6 +363,8 @@ def simulate(
     w0=None,
     divergence_bound: float | None = None,
     record_iterates: bool = False,
+    project: Callable[[np.ndarray], np.ndarray] | None = None,
+    observe: Mapping[str, Callable | Observable] | None = None,
     engine: str = "auto",
 ) -> pd.DataFrame:
     """Run replicates of ``optimizer`` with step sizes ``schedule`` on ``problem`` in lockstep.
@@ -312,6 +401,14 @@ def simulate(
         marked diverged. Default: 1e6 * max(f(w0) - f*, 1) per replicate.
     record_iterates : bool
         Also record the parameters as columns ``w_0 .. w_{d-1}`` (for trajectory plots).
+    project : callable (R, d) -> (R, d), optional
+        Applied to the parameters after every update: projected (stochastic) gradient methods
+        on a constrained problem, ``w_{k+1} = Proj(update(g_k, w_k))`` (e.g. the box [-1, 1] of
+        Reddi et al.'s counterexample, ``project=problem.project``). Runs on the numpy path.
+    observe : mapping of column name -> callable or Observable, optional
+        Quantities recorded at every record step as extra columns (NaN for a diverged
+        replicate): ``fn(w)`` of the (R, d) parameters, or ``Observable(fn, previous=True)``
+        for ``fn(w, w_previous)`` with the parameters one update earlier.
     engine : {"auto", "numpy", "fast"}
         ``"numpy"``: the vectorised numpy path (any problem and optimizer). ``"fast"``: the
         compiled kernels of :mod:`convstudy._fast` (built-in linear and tanh-network problems
@@ -332,6 +429,12 @@ def simulate(
         raise TypeError(f"The 'problem' parameter of simulate must be a Problem. Got {problem!r}.")
     optimizer, schedule, sampler = _resolve(optimizer, schedule, sampler)
     engine = check_option(engine, "engine", owner, ENGINES)
+    if project is not None and not callable(project):
+        raise TypeError(
+            f"The 'project' parameter of simulate must be a callable (R, d) -> (R, d) or None. "
+            f"Got {project!r} instead."
+        )
+    observables = _observables(observe)
     n_steps = check_scalar(n_steps, "n_steps", owner, kind=int, low=0, closed="left")
     batch_size = check_batch_size(sampler, batch_size, problem.n_samples, owner)
     seed = check_scalar(seed, "seed", owner, kind=int, low=0, closed="left")
@@ -365,14 +468,14 @@ def simulate(
         divergence_bound = check_scalar(divergence_bound, "divergence_bound", owner, low=0.0)
     state = optimizer.init(w)
     active = np.ones(n_rep, dtype=bool)
-    path = _choose_engine(engine, problem, optimizer, sampler)
+    path = _choose_engine(engine, problem, optimizer, sampler, project)
     if path == "fast":
         from ._fast import FastStepper
 
         stepper = FastStepper(problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs)
     else:
         stepper = _NumpyStepper(
-            problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs
+            problem, optimizer, sampler, batch_size, w, state, etas, sample_rngs, project
         )
 
     at_start = stepper.loss_and_grad_norm_sq()  # also the record at step 0
@@ -386,7 +489,7 @@ def simulate(
     rows: list[dict] = []
     t0 = time.perf_counter()
 
-    def _record(k: int) -> None:
+    def _record(k: int, w_previous: np.ndarray | None) -> None:
         w = stepper.w
         loss, gsq = at_start if k == 0 else stepper.loss_and_grad_norm_sq()
         bad = ~np.isfinite(loss) | ~np.isfinite(gsq) | (loss - offset > bound)
@@ -404,20 +507,30 @@ def simulate(
         if record_iterates:
             for j in range(problem.dim):
                 row[f"w_{j}"] = np.where(active, w[:, j], np.nan)
+        row.update(_observe(observables, w, w_previous, active, n_rep))
         rows.append(row)
 
     # Record after k updates for every k in the grid; updates past the last record are not run
     # (they could not change the output).
+    # An observable of the previous iterate needs w one update before each record: the stepper
+    # stops there and keeps a copy (at step 0 there is none: NaN).
+    keep_previous = any(o.previous for o in observables.values())
     stepping = 0.0
     try:
         done = 0
         for k in steps.tolist():
+            w_previous = np.full_like(stepper.w, np.nan) if keep_previous else None
             t_step = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):
-                stepper.advance(done, k, active)
+                if keep_previous and k > done:
+                    stepper.advance(done, k - 1, active)
+                    w_previous = stepper.w.copy()
+                    stepper.advance(k - 1, k, active)
+                else:
+                    stepper.advance(done, k, active)
             stepping += time.perf_counter() - t_step
             done = k
-            _record(k)
+            _record(k, w_previous)
     finally:
         stepper.close()
 

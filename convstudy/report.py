@@ -5,7 +5,10 @@ A reports tree (written by :func:`convstudy.runner.run_study` and the ``convstud
     reports/
       claims.csv, claims.md        every check of every study, one row each (written by `claims`)
       index.md, index.html         the report index (written by `report`)
-      <study>/README.md            title, description, run, findings, figures, tables
+      <study>/study.json           the study's record: title, description, run, findings,
+                                   figures and tables with captions, checks (the data the
+                                   README and the index are rendered from)
+      <study>/README.md            the same, rendered as Markdown
       <study>/claims.csv           the study's checks
       <study>/tables/*.csv|md, <study>/figures/*.png|svg, <study>/runs.parquet
 
@@ -17,21 +20,21 @@ Outputs are deterministic (fixed orders, no timestamps): the same tree gives ide
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
 
+from .catalogue import CLAIMS, claim_topic
 from .claims import CHECK_COLUMNS, VERDICTS, verdict
 from .output import atomic_write, atomic_write_text
 
 __all__ = [
-    "CLAIM_TOPICS",
     "StudyPage",
     "collect_checks",
     "order_checks",
@@ -41,25 +44,13 @@ __all__ = [
     "claims_markdown",
     "write_claims",
     "read_claims",
-    "parse_study_readme",
+    "run_sentence",
     "read_study_folder",
     "find_study_folders",
     "build_index",
     "render_index_md",
     "render_index_html",
 ]
-
-# One-line topics of the course claims (DESIGN.md, claims 1-8), for headings and summaries.
-CLAIM_TOPICS = {
-    1: "Empirical risk is unbiased; its variance is var/N, a minibatch's var/b",
-    2: "Batch gradient descent converges linearly on strongly convex problems",
-    3: "SGD needs shrinking steps (Robbins-Monro); 1/k steps give O(1/k)",
-    4: "Minibatch SGD: O(1/sqrt(bk) + 1/k) per iteration",
-    5: "Random order beats cyclic order; reshuffling beats replacement",
-    6: "Momentum and Nesterov: iterations scale like sqrt(kappa), not kappa",
-    7: "RMSprop and Adam normalise each parameter's step",
-    8: "Nonconvex: noisy SGD escapes poor minima; min E|grad|^2 ~ 1/sqrt(K)",
-}
 
 _TEXT_COLUMNS = [
     "id",
@@ -121,7 +112,8 @@ def read_claims(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def find_study_folders(out_dir: str | os.PathLike) -> list[Path]:
-    """Study folders under ``out_dir`` (holding a README.md or runs.parquet), sorted by name."""
+    """Study folders under ``out_dir`` (holding a study.json, README.md or runs.parquet),
+    sorted by name."""
     out = Path(out_dir)
     if not out.is_dir():
         return []
@@ -130,7 +122,7 @@ def find_study_folders(out_dir: str | os.PathLike) -> list[Path]:
         for p in out.iterdir()
         if p.is_dir()
         and not p.name.startswith(".")
-        and ((p / "README.md").is_file() or (p / "runs.parquet").is_file())
+        and any((p / name).is_file() for name in ("study.json", "README.md", "runs.parquet"))
     )
 
 
@@ -228,12 +220,12 @@ def _evidence_md(row, prefix: str = "") -> str:
 def _per_claim(frame: pd.DataFrame) -> list[list]:
     """Rows (claim, topic, checks, reproduced, not reproduced, inconclusive) for claims 1..8
     and any other claim number present."""
-    numbers = sorted(set(CLAIM_TOPICS) | set(frame["claim"].tolist()))
+    numbers = sorted(set(CLAIMS) | set(frame["claim"].tolist()))
     rows = []
     for c in numbers:
         part = frame[frame["claim"] == c]
         counts = verdict_counts(part)
-        rows.append([c, CLAIM_TOPICS.get(c, ""), len(part), *counts.values()])
+        rows.append([c, claim_topic(c), len(part), *counts.values()])
     return rows
 
 
@@ -319,7 +311,7 @@ def write_claims(frame: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
 
 @dataclass
 class StudyPage:
-    """What the index shows of one study folder (parsed from its README and its files)."""
+    """What the index shows of one study folder, read from its ``study.json``."""
 
     name: str
     title: str
@@ -328,44 +320,13 @@ class StudyPage:
     findings: list[str] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (stem, caption)
     tables: list[tuple[str, str]] = field(default_factory=list)  # (stem, caption)
+    runs_files: list[str] = field(default_factory=list)
     has_readme: bool = False
-    has_runs: bool = False
 
 
-_TABLE_LINE = re.compile(
-    r"^- \[(?P<stem>[^\]]+)\]\(tables/[^)]*\)(?:\s*\(\[CSV\]\([^)]*\)\))?"
-    r"(?::\s*(?P<caption>.*))?$"
-)
-
-
-def _sections(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Lines before the first ``## `` heading, and each ``## `` section's lines by heading."""
-    head: list[str] = []
-    sections: dict[str, list[str]] = {}
-    current = None
-    for line in lines:
-        if line.startswith("## "):
-            current = line[3:].strip()
-            sections[current] = []
-        elif current is None:
-            head.append(line)
-        else:
-            sections[current].append(line)
-    return head, sections
-
-
-def _paragraphs(lines: Iterable[str]) -> list[str]:
+def _paragraphs(text: str) -> list[str]:
     """Blocks separated by blank lines, each keeping its line breaks (lists stay lists)."""
-    paras, cur = [], []
-    for line in lines:
-        if line.strip():
-            cur.append(line.rstrip())
-        elif cur:
-            paras.append("\n".join(cur))
-            cur = []
-    if cur:
-        paras.append("\n".join(cur))
-    return paras
+    return [block.strip("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
 
 
 def _block_html(block: str, prefix: str) -> str:
@@ -397,58 +358,35 @@ def _block_html(block: str, prefix: str) -> str:
     return "".join(out)
 
 
-def _bullets(lines: Iterable[str]) -> list[str]:
-    items: list[str] = []
-    for line in lines:
-        if line.startswith(("- ", "* ")):
-            items.append(line[2:].strip())
-        elif line.strip() and items:  # a wrapped continuation line
-            items[-1] += " " + line.strip()
-    return items
-
-
-def _figure_captions(lines: list[str]) -> list[tuple[str, str]]:
-    figures, stem, caption = [], None, ""
-    for line in [*lines, "### "]:
-        if line.startswith("### "):
-            if stem:
-                figures.append((stem, caption))
-            stem, caption = line[4:].strip(), ""
-        elif stem and line.strip() and not caption and not line.startswith(("![", "([")):
-            caption = line.strip()
-    return figures
-
-
-def parse_study_readme(text: str, name: str = "") -> StudyPage:
-    """A study README (as written by :func:`convstudy.runner.study_readme`) as a StudyPage."""
-    lines = text.splitlines()
-    title = name
-    if lines and lines[0].startswith("# "):
-        title, lines = lines[0][2:].strip(), lines[1:]
-    head, sections = _sections(lines)
-    paras = _paragraphs(head)
-    run = next((p for p in paras if p.startswith("Run:")), "")
-    page = StudyPage(name=name, title=title, description=[p for p in paras if p != run], run=run)
-    page.findings = _bullets(sections.get("Findings", []))
-    page.figures = _figure_captions(sections.get("Figures", []))
-    for line in sections.get("Tables", []):
-        match = _TABLE_LINE.match(line.strip())
-        if match:
-            page.tables.append((match["stem"], (match["caption"] or "").strip()))
-    return page
+def run_sentence(run: dict) -> str:
+    """The one-line description of a run, from the ``run`` record of a ``study.json``."""
+    if not run:
+        return ""
+    rows = ", ".join(f"{n} rows in `{stem}.parquet`" for stem, n in run.get("rows", {}).items())
+    quick = ", quick (reduced) size" if run.get("quick") else ""
+    return (
+        f"Run: {run.get('replicates')} replicates per condition, seed {run.get('seed')}{quick}; "
+        f"{run.get('conditions')} conditions" + (f", {rows}" if rows else "") + "."
+    )
 
 
 def read_study_folder(folder: str | os.PathLike) -> StudyPage:
-    """A study folder's page: README content, plus any figure/table on disk it does not list
-    (sorted by name); figures/tables listed but missing on disk are dropped."""
+    """A study folder's page, from the ``study.json`` the runner wrote (never from README
+    text), plus any figure/table on disk it does not list (sorted by name); figures/tables
+    listed but missing on disk are dropped. A folder without ``study.json`` shows its files."""
     folder = Path(folder)
-    readme = folder / "README.md"
-    if readme.is_file():
-        page = parse_study_readme(readme.read_text(encoding="utf-8"), folder.name)
-        page.has_readme = True
-    else:
-        page = StudyPage(name=folder.name, title=folder.name)
-    page.has_runs = (folder / "runs.parquet").is_file()
+    page = StudyPage(name=folder.name, title=folder.name)
+    record = folder / "study.json"
+    if record.is_file():
+        data = json.loads(record.read_text(encoding="utf-8"))
+        page.title = data.get("title", folder.name)
+        page.description = _paragraphs(data.get("description", ""))
+        page.run = run_sentence(data.get("run", {}))
+        page.findings = list(data.get("findings", []))
+        page.figures = [(f["stem"], f.get("caption", "")) for f in data.get("figures", [])]
+        page.tables = [(t["stem"], t.get("caption", "")) for t in data.get("tables", [])]
+    page.has_readme = (folder / "README.md").is_file()
+    page.runs_files = sorted(p.name for p in folder.glob("runs*.parquet"))
     page.figures = _merge(page.figures, folder / "figures", ".png")
     page.tables = _merge(page.tables, folder / "tables", ".csv", also=".md")
     return page
@@ -703,8 +641,8 @@ def _study_html(out: Path, page: StudyPage) -> list[str]:
     links = [f"study <code>{html.escape(name)}</code>"]
     if page.has_readme:
         links.append(f'<a href="{_href(name + "/README.md")}">README</a>')
-    if page.has_runs:
-        links.append(f'<a href="{_href(name + "/runs.parquet")}">runs.parquet</a>')
+    for runs in page.runs_files:
+        links.append(f'<a href="{_href(name + "/" + runs)}">{html.escape(runs)}</a>')
     if _existing(out, f"{name}/claims.csv"):
         links.append(f'<a href="{_href(name + "/claims.csv")}">claims.csv</a>')
     h.append(f"<p>{' · '.join(links)}</p>")

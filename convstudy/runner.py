@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
 import sys
+import sysconfig
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -27,7 +30,17 @@ import pyarrow.parquet as pq
 from . import __version__
 from .claims import checks_frame
 from .output import atomic_write, atomic_write_text, markdown_table, write_figure, write_table
-from .study import Analysis, Scale, Study, cell_seed, chunk_replicates, condition_key
+from .registry import WorkerContext, enter_context, user_modules, worker_context
+from .report import run_sentence
+from .study import (
+    Analysis,
+    Scale,
+    Study,
+    cell_seed,
+    chunk_replicates,
+    condition_key,
+    parameters_of,
+)
 
 __all__ = [
     "Task",
@@ -47,20 +60,27 @@ _DIGEST = b"convstudy_sha256"
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: a condition and a chunk of replicate ids."""
+    """One unit of work: a condition's parameters and a chunk of replicate ids.
+
+    ``condition`` holds the parameters only (the study's labels removed): the compute function
+    never sees a label, so a label cannot change a result.
+    """
 
     study: str
     condition: dict
     seed: int
     replicates: tuple[int, ...]
     code: str = ""
+    grid: str = ""
 
     def key(self) -> str:
-        """Canonical JSON of everything the result depends on: the condition, seed, replicate
-        ids, library version and a fingerprint of the code that computes it."""
+        """Canonical JSON of everything the result depends on: the grid, the condition's
+        parameters, seed, replicate ids, library version and a fingerprint of the code that
+        computes it."""
         return json.dumps(
             {
                 "study": self.study,
+                "grid": self.grid,
                 "condition": json.loads(condition_key(self.condition)),
                 "seed": self.seed,
                 "replicates": [self.replicates[0], self.replicates[-1], len(self.replicates)],
@@ -71,7 +91,8 @@ class Task:
         )
 
 
-# modules that only present results: editing them must not invalidate computed cells
+# modules of the library that only analyse or present results: editing them must not
+# invalidate computed cells
 _PRESENTATION = {
     "__main__.py",
     "bench.py",
@@ -79,35 +100,155 @@ _PRESENTATION = {
     "cli.py",
     "dask_executor.py",
     "figures.py",
+    "loader.py",
     "output.py",
     "registry.py",
     "report.py",
 }
+_LIBRARY_ROOT = Path(__file__).resolve().parent
 
 
 @functools.lru_cache(maxsize=1)
 def _library_fingerprint() -> str:
-    root = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(_LIBRARY_ROOT.rglob("*.py")):
         if path.name not in _PRESENTATION:
-            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.relative_to(_LIBRARY_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def code_fingerprint(study: Study) -> str:
-    """Hash of the library's computing modules and of the study's own module source.
+@functools.lru_cache(maxsize=1)
+def _installed_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return tuple(sorted(str(Path(r).resolve()) for r in roots))
 
-    Part of every cache key, so editing a study file or the engine never reuses stale cells.
+
+def _user_file(module: ModuleType | None) -> Path | None:
+    """The source file of a module that is neither installed nor part of convstudy."""
+    file = getattr(module, "__file__", None)
+    if not file or not file.endswith(".py") or not os.path.exists(file):
+        return None
+    path = Path(file).resolve()
+    text = str(path)
+    if path.is_relative_to(_LIBRARY_ROOT) or text.startswith(_installed_roots()):
+        return None
+    return path
+
+
+def _referenced_modules(namespace: dict) -> set[str]:
+    """Modules a namespace refers to: imported modules, and the modules of imported objects."""
+    names = set()
+    for value in namespace.values():
+        if isinstance(value, ModuleType):
+            names.add(value.__name__)
+        else:
+            mod = getattr(value, "__module__", None)
+            if isinstance(mod, str):
+                names.add(mod)
+    return names
+
+
+def _closure_sources(fn: Callable, module: ModuleType) -> list[str]:
+    """Sources of ``fn`` and of every function, class and constant of its own module that it
+    reaches by name (transitively): the part of a study file a cell's result depends on."""
+    out, seen, todo = [], set(), [fn]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        try:
+            out.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            out.append(repr(obj))
+        codes = [getattr(obj, "__code__", None)]
+        if inspect.isclass(obj):
+            codes = [getattr(v, "__code__", None) for v in vars(obj).values()]
+        names: set[str] = set()
+        while codes:
+            code = codes.pop()
+            if code is None:
+                continue
+            names.update(code.co_names)
+            codes += [c for c in code.co_consts if inspect.iscode(c)]
+        for name in sorted(names):
+            if name in vars(module):
+                text = _stable_repr(vars(module)[name], module, todo)
+                if text is not None:
+                    out.append(f"{name} = {text}")
+    return out
+
+
+def _stable_repr(value, module: ModuleType, todo: list) -> str | None:
+    """A text for a module-level value that is the same in every process (no addresses); the
+    module's own functions and classes it holds are queued in ``todo`` for their source."""
+    if inspect.isfunction(value) or inspect.isclass(value):
+        if getattr(value, "__module__", None) == module.__name__:
+            todo.append(value)
+        return None
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return repr([_stable_repr(v, module, todo) for v in value])
+    if isinstance(value, (set, frozenset)):
+        return repr(sorted(repr(_stable_repr(v, module, todo)) for v in value))
+    if isinstance(value, dict):
+        items = [(repr(k), _stable_repr(v, module, todo)) for k, v in value.items()]
+        return repr(sorted(items))
+    return None  # modules, imported objects: covered by the module walk
+
+
+def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
+    """Hash of the code a study's cells are computed with, and of nothing else.
+
+    It covers the library's computing modules; the compute functions and what they reach by
+    name in their own (study) module, but not the rest of that module, so editing an analysis
+    or a figure recomputes nothing; and every user module (neither installed nor part of
+    convstudy) the computation imports: modules the study module or a compute function's
+    module refers to, modules that registered a name (:func:`convstudy.registry.user_modules`),
+    and modules named by an import path ``"module:attr"`` in a condition, followed through the
+    modules they import. So an edit to a user's optimizer file recomputes its cells.
     """
     digest = hashlib.sha256(_library_fingerprint().encode())
-    for fn in (study.conditions, study.compute):
-        module = sys.modules.get(getattr(fn, "__module__", ""), None)
-        source = getattr(module, "__file__", None)
-        if source and os.path.exists(source):
-            digest.update(Path(source).read_bytes())
+    computes = study.compute.values() if isinstance(study.compute, Mapping) else [study.compute]
+    study_modules = set()
+    todo = set(user_modules())
+    for fn in computes:
+        module = sys.modules.get(getattr(fn, "__module__", "") or "")
+        if module is None or _user_file(module) is None and not _is_study_module(module):
+            continue
+        study_modules.add(module.__name__)
+        for text in _closure_sources(fn, module):
+            digest.update(text.encode())
+        todo |= _referenced_modules(vars(module))
+    for cond in conditions:
+        for value in cond.values():
+            if isinstance(value, str) and ":" in value:
+                todo.add(value.split(":", 1)[0])
+    files: dict[str, Path] = {}
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        module = sys.modules.get(name)
+        path = _user_file(module)
+        if path is None or name in study_modules:  # a study's computing part is hashed above
+            continue
+        files[name] = path
+        todo |= _referenced_modules(vars(module))
+    for name in sorted(files):  # a fixed order: set order varies between processes
+        digest.update(name.encode())
+        digest.update(files[name].read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _is_study_module(module: ModuleType) -> bool:
+    return module.__name__.startswith("convstudy.studies.")
 
 
 def cache_path(cache_dir: Path, task: Task) -> Path:
@@ -153,6 +294,37 @@ def read_cached(path: Path, task: Task) -> pd.DataFrame | None:
     except Exception:  # any damage (truncation, flipped bits, garbage) means: recompute
         return None
     return frame
+
+
+class CellRunner:
+    """The picklable function an executor maps over tasks: one grid's compute function.
+
+    A worker process is a fresh interpreter: it must put the user's folders on ``sys.path`` and
+    replay user registrations (:func:`convstudy.registry.enter_context`) *before* the compute
+    function is unpickled, since unpickling may import a user module by name. So the function
+    travels as cloudpickle bytes and is loaded after the context is entered.
+    """
+
+    def __init__(self, compute: Callable, context: WorkerContext):
+        import cloudpickle
+
+        self.context = context
+        self.payload = cloudpickle.dumps(compute)
+        self._compute = compute
+
+    def __getstate__(self) -> dict:
+        return {"context": self.context, "payload": self.payload}
+
+    def __setstate__(self, state: dict) -> None:
+        self.context, self.payload, self._compute = state["context"], state["payload"], None
+
+    def __call__(self, task: Task) -> pd.DataFrame:
+        if self._compute is None:
+            import cloudpickle
+
+            enter_context(self.context)
+            self._compute = cloudpickle.loads(self.payload)
+        return _compute(self._compute, task)
 
 
 def _compute(compute: Callable, task: Task) -> pd.DataFrame:
@@ -232,7 +404,7 @@ class StudyResult:
     study: Study
     scale: Scale
     seed: int
-    runs: pd.DataFrame
+    runs: pd.DataFrame | dict[str, pd.DataFrame]
     analysis: Analysis
     folder: Path | None
     n_computed: int
@@ -247,26 +419,47 @@ def _condition_columns(conditions: list[dict]) -> list[str]:
     return cols
 
 
+def plan_tasks(
+    study: Study, scale: Scale, *, seed: int | None = None, chunk_size: int | None = None
+) -> list[tuple[Task, tuple[str, int]]]:
+    """Every task of a study, each with its owner (grid name, index of the condition in it)."""
+    seed = scale.seed if seed is None else seed
+    grids = study.grids(scale)
+    code = code_fingerprint(study, [c for conds in grids.values() for c in conds])
+    planned = []
+    for grid, conds in grids.items():
+        for j, cond in enumerate(conds):
+            params = parameters_of(cond, study.labels)
+            for chunk in chunk_replicates(scale.replicates, chunk_size):
+                task = Task(
+                    study.name, params, cell_seed(seed, params), tuple(int(r) for r in chunk),
+                    code, grid,
+                )  # fmt: skip
+                planned.append((task, (grid, j)))
+    return planned
+
+
 def compute_runs(
     study: Study,
     scale: Scale,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     executor=None,
     cache_dir: Path | None = None,
     fresh: bool = False,
     quiet: bool = True,
     chunk_size: int | None = None,
-) -> tuple[pd.DataFrame, int, int]:
-    """All cells of a study as one tidy frame (grid order, then replicate), with cache counts."""
+) -> tuple[pd.DataFrame | dict[str, pd.DataFrame], int, int]:
+    """All cells of a study as tidy frames (grid order, then replicate), with cache counts.
+
+    Returns one frame for a study with a single list of conditions, ``{grid: frame}`` for a
+    study with named grids. ``seed`` defaults to ``scale.seed``.
+    """
     executor = executor or SerialExecutor()
-    conditions = study.grid(scale)
-    code = code_fingerprint(study)
-    tasks = [
-        Task(study.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk), code)
-        for cond in conditions
-        for chunk in chunk_replicates(scale.replicates, chunk_size)
-    ]
+    grids = study.grids(scale)
+    planned = plan_tasks(study, scale, seed=seed, chunk_size=chunk_size)
+    tasks = [task for task, _ in planned]
+    owners = [owner for _, owner in planned]
     frames: dict[int, pd.DataFrame] = {}
     todo = []
     for i, task in enumerate(tasks):
@@ -278,25 +471,37 @@ def compute_runs(
         else:
             todo.append(i)
     n_cached = len(frames)
-    compute = study.compute
+    context = worker_context()
+    runners = {grid: CellRunner(study.compute_for(grid), context) for grid in grids}
     with _progress(len(tasks), quiet, study.name) as bar:
         bar.update(n_cached)
-        for j, frame in executor.map_unordered(
-            lambda t: _compute(compute, t), [tasks[i] for i in todo]
-        ):
+        for j, frame in executor.map_unordered(_RunTask(runners), [tasks[i] for i in todo]):
             i = todo[j]
             frames[i] = frame
             if cache_dir is not None:
                 write_cached(cache_path(cache_dir, tasks[i]), tasks[i], frame)
             bar.update(1)
-    columns = _condition_columns(conditions)
-    parts = []
-    for cond in conditions:
-        own = [frames[i] for i, t in enumerate(tasks) if t.condition is cond]
-        cell = pd.concat(own, ignore_index=True) if len(own) > 1 else own[0]
-        parts.append(_attach(cell, cond, columns))
-    runs = pd.concat(parts, ignore_index=True)
+    out = {}
+    for grid, conds in grids.items():
+        columns = _condition_columns(conds)
+        parts = []
+        for j, cond in enumerate(conds):
+            own = [frames[i] for i, o in enumerate(owners) if o == (grid, j)]
+            cell = pd.concat(own, ignore_index=True) if len(own) > 1 else own[0]
+            parts.append(_attach(cell, cond, columns))
+        out[grid] = pd.concat(parts, ignore_index=True)
+    runs = out[""] if list(out) == [""] else out
     return runs, len(todo), n_cached
+
+
+class _RunTask:
+    """Dispatch a task to its grid's :class:`CellRunner` (picklable)."""
+
+    def __init__(self, runners: dict[str, CellRunner]):
+        self.runners = runners
+
+    def __call__(self, task: Task) -> pd.DataFrame:
+        return self.runners[task.grid](task)
 
 
 def _attach(frame: pd.DataFrame, condition: dict, columns: list[str]) -> pd.DataFrame:
@@ -312,70 +517,76 @@ def _attach(frame: pd.DataFrame, condition: dict, columns: list[str]) -> pd.Data
 
 
 def write_study(result: StudyResult, folder: Path) -> None:
-    """Write runs.parquet, tables, figures, claims.csv and README.md of one study."""
-    study, analysis = result.study, result.analysis
+    """Write the runs (Parquet), tables, figures, claims.csv, study.json and README.md."""
+    analysis = result.analysis
     folder.mkdir(parents=True, exist_ok=True)
-    runs = pa.Table.from_pandas(result.runs, preserve_index=False)
-    runs = runs.replace_schema_metadata(None)  # no pandas/version blob: identical bytes per data
-    atomic_write(folder / "runs.parquet", lambda tmp: pq.write_table(runs, tmp))
+    for stem, frame in runs_files(result.runs).items():
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata(None)  # no pandas/version blob: same data, same bytes
+        atomic_write(folder / f"{stem}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
     for stem, table in analysis.tables.items():
         write_table(table, folder / "tables", stem)
     for stem, fig in analysis.figures.items():
         write_figure(fig, folder / "figures", stem)
-    claims = checks_frame([c for c in analysis.checks])
-    if len(claims):
-        claims = claims.assign(study=study.name)
-    write_table(claims, folder, "claims")
-    atomic_write_text(folder / "README.md", study_readme(result))
+    record = study_record(result)
+    write_table(checks_frame(analysis.checks).assign(study=result.study.name), folder, "claims")
+    atomic_write_text(folder / "study.json", json.dumps(record, indent=1, allow_nan=True) + "\n")
+    atomic_write_text(folder / "README.md", render_study_readme(record))
 
 
-def study_readme(result: StudyResult) -> str:
-    """The study's README: what it checks, the findings, its tables, figures and claims."""
+def runs_files(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """File stem -> frame: ``runs`` for a single grid, ``runs_<grid>`` for each named grid."""
+    if isinstance(runs, pd.DataFrame):
+        return {"runs": runs}
+    return {f"runs_{grid}": frame for grid, frame in runs.items()}
+
+
+def study_record(result: StudyResult) -> dict:
+    """A study's results as data: what ``study.json`` holds and README/index render."""
     study, a, scale = result.study, result.analysis, result.scale
-    lines = [
-        f"# {study.title}",
-        "",
-        study.description,
-        "",
-        f"Run: {scale.replicates} replicates per condition, seed {result.seed}"
-        f"{', quick (reduced) size' if scale.quick else ''}; "
-        f"{len(study.grid(scale))} conditions, {len(result.runs)} rows in `runs.parquet`.",
-        "",
-    ]
-    if a.findings:
-        lines += ["## Findings", ""] + [f"- {f}" for f in a.findings] + [""]
-    if a.checks:
-        claims = checks_frame(a.checks)[
-            [
-                "id",
-                "quantity",
-                "expected",
-                "estimate",
-                "ci_low",
-                "ci_high",
-                "n_replicates",
-                "verdict",
-            ]
-        ]
+    return {
+        "name": study.name,
+        "title": study.title,
+        "description": study.description,
+        "claims": list(study.claims),
+        "run": {
+            "replicates": scale.replicates,
+            "seed": result.seed,
+            "quick": scale.quick,
+            "conditions": len(study.grid(scale)),
+            "rows": {stem: len(frame) for stem, frame in runs_files(result.runs).items()},
+        },
+        "findings": list(a.findings),
+        "figures": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.figures],
+        "tables": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.tables],
+        "checks": json.loads(
+            checks_frame(a.checks).assign(study=study.name).to_json(orient="records")
+        ),
+    }
+
+
+def render_study_readme(record: dict) -> str:
+    """A study's README.md, rendered from its :func:`study_record`."""
+    lines = [f"# {record['title']}", "", record["description"], "", run_sentence(record["run"]), ""]
+    if record["findings"]:
+        lines += ["## Findings", ""] + [f"- {f}" for f in record["findings"]] + [""]
+    if record["checks"]:
+        columns = ["id", "quantity", "expected", "estimate", "ci_low", "ci_high"]
+        claims = pd.DataFrame(record["checks"])[[*columns, "n_replicates", "verdict"]]
         lines += ["## Claims checked", "", markdown_table(claims), ""]
-    if a.figures:
+    if record["figures"]:
         lines += ["## Figures", ""]
-        for stem in a.figures:
-            cap = a.captions.get(stem, stem)
-            lines += [
-                f"### {stem}",
-                "",
-                cap,
-                "",
-                f"![{cap}](figures/{stem}.png)",
-                f"([SVG](figures/{stem}.svg))",
-                "",
-            ]
-    if a.tables:
+        for fig in record["figures"]:
+            stem, cap = fig["stem"], fig["caption"]
+            lines += [f"### {stem}", "", cap, "", f"![{cap}](figures/{stem}.png)"]
+            lines += [f"([SVG](figures/{stem}.svg))", ""]
+    if record["tables"]:
         lines += ["## Tables", ""]
-        for stem in a.tables:
-            cap = a.captions.get(stem, stem)
-            lines += [f"- [{stem}](tables/{stem}.md) ([CSV](tables/{stem}.csv)): {cap}"]
+        for tab in record["tables"]:
+            stem = tab["stem"]
+            lines.append(
+                f"- [{stem}](tables/{stem}.md) ([CSV](tables/{stem}.csv)): {tab['caption']}"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -400,7 +611,7 @@ def run_study(
     ``out=None`` writes nothing (and caches nothing unless ``cache_dir`` is given).
     """
     t0 = time.perf_counter()
-    scale = study.scale(quick, replicates)
+    scale = study.scale(quick, replicates, seed)
     executor = executor or get_executor(jobs)
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / ".cache"

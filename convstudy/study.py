@@ -4,21 +4,32 @@ A study module (``studies/*.py`` or any user file) defines one :class:`Study` na
 
     study = Study(
         name="my_study", title="...", description="...",
-        conditions=my_conditions,   # (scale) -> list of condition dicts
-        compute=simulate_cell,      # (condition, seed, replicate_ids) -> tidy frame
+        conditions=my_conditions,   # (scale) -> list of condition dicts, or {grid: list}
         analyze=my_analysis,        # (runs, scale) -> Analysis
+        compute=simulate_cell,      # (condition, seed, replicate_ids) -> tidy frame (default)
+        labels=("method",),         # condition keys that only name things for the reader
     )
 
 A *condition* is a flat dict of JSON scalars. For trajectory studies its keys follow one naming
 scheme read by :func:`simulate_cell`: ``problem`` and ``problem.<param>``, ``optimizer`` and
 ``optimizer.<param>``, ``schedule`` and ``schedule.<param>`` (plus ``schedule.warmup_steps``),
-``sampler``, ``batch_size``, ``n_steps``, ``n_records``, ``record``, ``w0``; other keys are free
-labels for the analysis. Each condition becomes columns of the tidy frame.
+``sampler``, ``batch_size``, ``n_steps``, ``n_records``, ``record``, ``w0``. Each condition becomes
+columns of the tidy frame.
 
-Determinism: the seed of a condition is a hash of the study seed and the condition (not its
-position in the grid), and replicate r of a condition draws from its own stream
-(:func:`convstudy.engine.replicate_generators`), so results never depend on the grid's order, the
-executor, the number of workers or how replicates are chunked.
+**Parameters and labels.** Every key of a condition is a parameter of the computation except the
+study's ``labels``: those are presentation (a legend entry, a display name) and enter neither the
+cell's seed nor its cache key, so renaming a label changes no number.
+
+**Grids.** A study whose sub-experiments have different designs returns ``{grid name: conditions}``
+from ``conditions`` (and may give ``compute`` per grid as a dict); its analysis then receives
+``{grid name: runs}``, one tidy frame per grid, instead of one frame padded with NaN.
+
+Determinism: the seed of a condition is a hash of the run seed and the condition's parameters
+(not its position in the grid, not its labels), and replicate r of a condition draws from its own
+stream (:func:`convstudy.engine.replicate_generators`), so results never depend on the grid's
+order, the executor, the number of workers or how replicates are chunked. Statistics that
+resample draw their seeds from the run seed too (``scale.seed``, see
+:func:`convstudy.stats.estimate.derived_seed`).
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,15 +60,21 @@ __all__ = [
     "simulate_cell",
     "build_problem",
     "split_condition",
+    "parameters_of",
 ]
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How big a run is: ``quick`` shrinks grids and budgets; ``replicates`` is R per condition."""
+    """How big a run is and which seed it uses.
+
+    ``quick`` shrinks grids and budgets; ``replicates`` is R per condition; ``seed`` is the run
+    seed (``--seed``), from which every cell seed and every bootstrap seed is derived.
+    """
 
     quick: bool
     replicates: int
+    seed: int = 0
 
     def pick(self, full, quick):
         """``quick`` in a quick run, ``full`` otherwise (for budgets and grid axes)."""
@@ -80,41 +97,90 @@ class Analysis:
     checks: list[Check] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Study:
     """A named grid of conditions x replicates, how to compute a cell, and how to analyse it.
 
-    ``replicates`` and ``quick_replicates`` are the default R in full and quick runs.
-    ``claims`` lists the DESIGN.md claim numbers the study checks (shown by ``convstudy list``).
+    ``conditions(scale)`` returns a list of conditions, or ``{grid: conditions}`` for a study
+    with several sub-experiments; ``compute`` is one function or ``{grid: function}``;
+    ``analyze(runs, scale)`` receives one tidy frame, or ``{grid: frame}``. ``labels`` names the
+    condition keys that are presentation only (no seed, no cache key). ``replicates`` and
+    ``quick_replicates`` are the default R in full and quick runs. ``claims`` lists the claim
+    numbers the study checks (shown by ``convstudy list``).
     """
 
     name: str
     title: str
     description: str
-    conditions: Callable[[Scale], list[dict]]
-    compute: Callable[[dict, int, np.ndarray], pd.DataFrame]
-    analyze: Callable[[pd.DataFrame, Scale], Analysis]
+    conditions: Callable[[Scale], list[dict] | dict[str, list[dict]]]
+    analyze: Callable[[pd.DataFrame | dict[str, pd.DataFrame], Scale], Analysis]
+    compute: Callable[[dict, int, np.ndarray], pd.DataFrame] | Mapping[str, Callable] = field(
+        default=None  # simulate_cell, set below (defined later in this module)
+    )
+    labels: tuple[str, ...] = ()
     claims: tuple[int, ...] = ()
     replicates: int = 200
     quick_replicates: int = 20
 
-    def scale(self, quick: bool = False, replicates: int | None = None) -> Scale:
+    def __post_init__(self) -> None:
+        if self.compute is None:
+            object.__setattr__(self, "compute", simulate_cell)
+        if isinstance(self.labels, str) or not all(isinstance(k, str) for k in self.labels):
+            raise TypeError(
+                f"The 'labels' parameter of Study {self.name!r} must be a tuple of condition "
+                f"keys. Got {self.labels!r} instead."
+            )
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+    def scale(self, quick: bool = False, replicates: int | None = None, seed: int = 0) -> Scale:
         default = self.quick_replicates if quick else self.replicates
         r = default if replicates is None else replicates
         return Scale(
-            quick, check_scalar(r, "replicates", self.name, kind=int, low=1, closed="left")
+            quick,
+            check_scalar(r, "replicates", self.name, kind=int, low=1, closed="left"),
+            check_scalar(seed, "seed", self.name, kind=int, low=0, closed="left"),
         )
 
+    def grids(self, scale: Scale) -> dict[str, list[dict]]:
+        """``{grid name: conditions}``, validated: flat dicts of JSON scalars, no parameter set
+        twice in one grid. A study with one list of conditions has one grid named ``""``."""
+        got = self.conditions(scale)
+        grids = dict(got) if isinstance(got, Mapping) else {"": list(got)}
+        for grid, conds in grids.items():
+            if not isinstance(grid, str):
+                raise TypeError(f"Grid names of study {self.name!r} must be str. Got {grid!r}.")
+            seen = set()
+            for cond in conds:
+                key = condition_key(parameters_of(cond, self.labels), owner=self.name)
+                condition_key(cond, owner=self.name)  # labels must be JSON scalars too
+                if key in seen:
+                    raise ValueError(
+                        f"Study {self.name!r} lists condition {cond} twice"
+                        f"{f' in grid {grid!r}' if grid else ''} (labels aside)."
+                    )
+                seen.add(key)
+        return grids
+
     def grid(self, scale: Scale) -> list[dict]:
-        """The study's conditions, validated: flat dicts of JSON scalars, no duplicates."""
-        conds = list(self.conditions(scale))
-        seen = set()
-        for cond in conds:
-            key = condition_key(cond, owner=self.name)
-            if key in seen:
-                raise ValueError(f"Study {self.name!r} lists condition {cond} twice.")
-            seen.add(key)
-        return conds
+        """Every condition of every grid, in order."""
+        return [c for conds in self.grids(scale).values() for c in conds]
+
+    def compute_for(self, grid: str) -> Callable[[dict, int, np.ndarray], pd.DataFrame]:
+        """The compute function of a grid."""
+        if isinstance(self.compute, Mapping):
+            if grid not in self.compute:
+                raise ValueError(
+                    f"Study {self.name!r} has no compute function for grid {grid!r}; its "
+                    f"compute mapping has {sorted(self.compute)}."
+                )
+            return self.compute[grid]
+        return self.compute
+
+
+def parameters_of(condition: dict, labels: Iterable[str] = ()) -> dict:
+    """The condition without its presentation-only keys (what seeds and cache keys hash)."""
+    labels = set(labels)
+    return {k: v for k, v in condition.items() if k not in labels}
 
 
 def condition_key(condition: dict, owner: str = "study") -> str:
@@ -170,17 +236,16 @@ def simulate_cell(condition: dict, seed: int, replicates: Sequence[int]) -> pd.D
     """Run :func:`convstudy.simulate` for one condition (see the module docstring for keys).
 
     ``optimizer.betas`` may be given as ``"0.9,0.999"`` or as ``optimizer.beta1`` and
-    ``optimizer.beta2``; ``step_sizes``/``etas`` for RPROP likewise as comma-separated pairs.
+    ``optimizer.beta2`` (see :func:`convstudy.optim.get_optimizer`); ``step_sizes``/``etas`` for
+    RPROP likewise. The frame gains a column ``engine`` saying which path computed it.
     """
     opt_params = split_condition(condition, "optimizer")
     for pair in ("betas", "etas", "step_sizes"):
         if isinstance(opt_params.get(pair), str):
             opt_params[pair] = tuple(float(v) for v in opt_params[pair].split(","))
-    if "beta1" in opt_params or "beta2" in opt_params:
-        opt_params["betas"] = (opt_params.pop("beta1", 0.9), opt_params.pop("beta2", 0.999))
     problem = build_problem(condition)
     kwargs = {k: condition[k] for k in ("record", "n_records", "w0") if k in condition}
-    return simulate(
+    frame = simulate(
         problem,
         get_optimizer(condition.get("optimizer", "sgd"), **opt_params),
         _build_schedule(condition),
@@ -191,6 +256,7 @@ def simulate_cell(condition: dict, seed: int, replicates: Sequence[int]) -> pd.D
         seed=seed,
         **kwargs,
     )
+    return frame.assign(engine=frame.attrs["engine"])
 
 
 def chunk_replicates(n_replicates: int, chunk_size: int | None) -> list[np.ndarray]:

@@ -18,8 +18,7 @@ import pytest
 from _tiny_study import analyze_tables_only, slow_study, study, tiny_conditions_changed
 
 import convstudy.runner
-from convstudy.runner import Task, cache_path, read_cached, run_study
-from convstudy.study import cell_seed, chunk_replicates
+from convstudy.runner import Task, cache_path, plan_tasks, read_cached, run_study
 
 TESTS = Path(__file__).parent
 N_SLOW_TASKS = 3 * 10  # slow_study: 3 conditions x 10 replicates, one task per replicate
@@ -28,13 +27,8 @@ quick_study = replace(study, analyze=analyze_tables_only)  # no figures: fast re
 
 def tasks_of(s, seed: int = 0, chunk_size: int | None = None, replicates: int | None = None):
     """The tasks the runner makes for study ``s`` (same keys, so same cache paths)."""
-    scale = s.scale(False, replicates)
-    code = getattr(convstudy.runner, "code_fingerprint", lambda s: "")(s)
-    return [
-        Task(s.name, cond, cell_seed(seed, cond), tuple(int(r) for r in chunk), code)
-        for cond in s.grid(scale)
-        for chunk in chunk_replicates(scale.replicates, chunk_size)
-    ]
+    scale = s.scale(False, replicates, seed)
+    return [task for task, _ in plan_tasks(s, scale, chunk_size=chunk_size)]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

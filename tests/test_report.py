@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -21,7 +22,6 @@ from convstudy.report import (
     build_index,
     claims_summary,
     collect_checks,
-    parse_study_readme,
     read_study_folder,
 )
 
@@ -174,54 +174,21 @@ def test_every_link_of_index_md_resolves(tree):
 # --------------------------------------------------------------------------- parsing, claims
 
 
-def test_study_readme_is_parsed_back(tree):
-    page = read_study_folder(tree / "tiny")
+def test_study_page_is_read_from_study_json_not_readme(tree, tmp_path):
+    folder = shutil.copytree(tree / "tiny", tmp_path / "tiny")
+    page = read_study_folder(folder)
     assert page.title == "Tiny study: sample means"
     assert page.description == ["Means of Gaussian draws, one condition per mu (a test fixture)."]
     assert page.run.startswith("Run: 4 replicates per condition, seed 0")
     assert len(page.findings) == 1 and page.findings[0].startswith("At mu = 1 the mean")
     assert page.figures == [("means", "Mean of the draws per mu with its 95% CI.")]
     assert page.tables == [("means", "Mean of the draws per mu with its 95% CI.")]
-    assert page.has_readme and page.has_runs
-
-
-def test_parse_readme_edge_cases():
-    text = "\n".join(
-        [
-            "# T",
-            "",
-            "First paragraph",
-            "continues here.",
-            "",
-            "## Findings",
-            "",
-            "- one finding",
-            "  wrapped.",
-            "- two",
-            "",
-            "## Figures",
-            "",
-            "### a",
-            "",
-            "Caption of a.",
-            "",
-            "![Caption of a.](figures/a.png)",
-            "([SVG](figures/a.svg))",
-            "### b",
-            "",
-            "![b](figures/b.png)",
-            "",
-            "## Tables",
-            "",
-            "- [t1](tables/t1.md) ([CSV](tables/t1.csv)): first table",
-            "- [t2](tables/t2.md)",
-        ]
-    )
-    page = parse_study_readme(text, "s")
-    assert page.title == "T" and page.description == ["First paragraph\ncontinues here."]
-    assert page.findings == ["one finding wrapped.", "two"]
-    assert page.figures == [("a", "Caption of a."), ("b", "")]
-    assert page.tables == [("t1", "first table"), ("t2", "")]
+    assert page.has_readme and page.runs_files == ["runs.parquet"]
+    record = json.loads((folder / "study.json").read_text())
+    assert record["checks"][0]["id"] == "tiny-mean" and record["run"]["replicates"] == 4
+    # the README is a rendering: changing it changes nothing the report shows
+    (folder / "README.md").write_text("# Something else\n\nunrelated text\n")
+    assert read_study_folder(folder) == replace(page)
 
 
 def test_inline_markdown_is_escaped_and_rebased():
