@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from .stats.estimate import Estimate
+
 __all__ = ["Check", "verdict", "checks_frame", "VERDICTS", "CHECK_COLUMNS"]
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
@@ -66,6 +68,25 @@ class Check:
     figure: str = ""
     table: str = ""
     notes: str = field(default="")
+
+    @classmethod
+    def from_estimate(cls, estimate: Estimate, **fields) -> Check:
+        """A check of ``estimate``: its value, CI and n fill ``estimate, ci_low, ci_high,
+        n_replicates``; every other field is a keyword (``id``, ``claim``, ``expected_low``...).
+        """
+        taken = {"estimate", "ci_low", "ci_high", "n_replicates"} & fields.keys()
+        if taken:
+            raise TypeError(
+                f"Check.from_estimate takes {sorted(taken)} from the Estimate; "
+                f"got them as keywords too."
+            )
+        return cls(
+            estimate=estimate.value,
+            ci_low=estimate.ci_low,
+            ci_high=estimate.ci_high,
+            n_replicates=estimate.n,
+            **fields,
+        )
 
     @property
     def verdict(self) -> str:

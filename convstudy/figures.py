@@ -53,7 +53,7 @@ def plot_mean_curves(
     legend_title: str | None = None,
     style: str | None = None,
 ):
-    """Mean curves with 95% CI bands from a :func:`convstudy.measures.mean_curve` frame.
+    """Mean curves with 95% CI bands from a :func:`convstudy.stats.curves.mean_curve` frame.
 
     ``curves`` has columns ``x, mean, ci_low, ci_high, n`` (and ``hue``); points with a
     non-positive mean are dropped on a log axis. The legend title states R and the interval.

@@ -64,12 +64,14 @@ import pandas as pd
 from convstudy.claims import Check
 from convstudy.engine import record_steps, replicate_generators, simulate
 from convstudy.figures import CI_NOTE, new_figure, plot_mean_curves
-from convstudy.measures import bootstrap_replicates, curve_matrix, mean_ci, mean_curve
 from convstudy.optim import Optimizer, get_optimizer
 from convstudy.problems import LeastSquares, Problem, get_problem
 from convstudy.problems.counterexamples import AdamCounterexample
 from convstudy.sampling import batch_stream, get_sampler
 from convstudy.schedules import Schedule, constant, inverse_sqrt
+from convstudy.stats.curves import mean_curve, mean_curve_crossings
+from convstudy.stats.estimate import bootstrap
+from convstudy.stats.means import mean_ci
 from convstudy.study import Analysis, Scale, Study, split_condition
 
 __all__ = [
@@ -387,12 +389,6 @@ def compute(condition: dict, seed: int, replicate_ids) -> pd.DataFrame:
 
 
 # ---- measures ---------------------------------------------------------------------------------
-def _first_crossing(xs: np.ndarray, curves: np.ndarray, eps: float) -> np.ndarray:
-    """First x at which each curve (B, S) is <= eps; inf when it never is."""
-    reached = np.nan_to_num(curves, nan=np.inf) <= eps
-    return np.where(reached.any(axis=1), xs[reached.argmax(axis=1)].astype(float), np.inf)
-
-
 def hitting_time_bootstrap(
     frame: pd.DataFrame, eps: float, *, n_boot: int = N_BOOT, seed: int = 0
 ) -> dict:
@@ -403,14 +399,10 @@ def hitting_time_bootstrap(
     the budget (censored). ``hit`` is inf when the mean curve itself never reaches it; with no
     non-diverged replicate everything is inf and ``n`` is 0.
     """
-    xs, Y, diverged = curve_matrix(frame, "subopt", "step")
-    Y = Y[~diverged]
-    n_div = int(diverged.sum())
-    if Y.shape[0] == 0:
-        return {"hit": math.inf, "boots": np.full(n_boot, np.inf), "n": 0, "n_diverged": n_div}
-    point = float(_first_crossing(xs, Y.mean(axis=0)[None], eps)[0])
-    boots = bootstrap_replicates(Y, lambda c: _first_crossing(xs, c, eps), n_boot=n_boot, seed=seed)
-    return {"hit": point, "boots": boots, "n": int(Y.shape[0]), "n_diverged": n_div}
+    point, boots, n, n_div = mean_curve_crossings(frame, eps, n_boot=n_boot, seed=seed)
+    censored_as_inf = np.where(np.isnan(boots[:, 0]), np.inf, boots[:, 0])
+    hit = float(point[0]) if n and np.isfinite(point[0]) else math.inf
+    return {"hit": hit, "boots": censored_as_inf, "n": n, "n_diverged": n_div}
 
 
 def _interval(boots: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -432,14 +424,14 @@ def _final_values(frame: pd.DataFrame, y: str = "subopt") -> np.ndarray:
 def _cell_summary(frame: pd.DataFrame, eps: float, seed: int) -> dict:
     hits = hitting_time_bootstrap(frame, eps, seed=seed)
     final = _final_values(frame)
-    mean, _, lo, hi, _ = mean_ci(final) if final.size > 1 else (np.nan,) * 5
+    final_ci = mean_ci(final if final.size > 1 else [])
     lo_h, hi_h = _interval(hits["boots"])
     return {
         "n": hits["n"],
         "n_diverged": hits["n_diverged"],
-        "final_subopt": float(mean),
-        "final_ci_low": float(lo),
-        "final_ci_high": float(hi),
+        "final_subopt": final_ci.value,
+        "final_ci_low": final_ci.ci_low,
+        "final_ci_high": final_ci.ci_high,
         "hit": hits["hit"],
         "hit_ci_low": lo_h,
         "hit_ci_high": hi_h,
@@ -575,7 +567,7 @@ def bias_correction_table(bias: pd.DataFrame) -> pd.DataFrame:
                               / means[:, 3 * K :]])  # fmt: skip
 
         point = ratios(paired.mean(axis=0)[None])[0]
-        boots = bootstrap_replicates(paired, ratios, n_boot=N_BOOT, seed=100 + i)
+        boots = bootstrap(paired, ratios, n_boot=N_BOOT, seed=100 + i)
         q = np.quantile(boots, [0.025, 0.975], axis=0)
         rows.append(
             pd.DataFrame(
@@ -621,13 +613,13 @@ def _reddi_table(reddi: pd.DataFrame) -> pd.DataFrame:
         ["method", "_b1"], sort=False
     ):
         x = _final_values(cell, "x")
-        mean, sem, lo, hi, n = mean_ci(x)
+        final_x = mean_ci(x)
         rows.append(
             {"method": method, "beta1": None if b1 < 0 else b1,
              "label": _reddi_label(method, None if b1 < 0 else b1),
              "alpha": float(cell["eta0"].iloc[0]), "n_steps": int(cell["step"].max()),
-             "final_x": float(mean), "ci_low": float(lo), "ci_high": float(hi),
-             "share_x_positive": float(np.mean(x > 0)), "n": int(n)}
+             "final_x": final_x.value, "ci_low": final_x.ci_low, "ci_high": final_x.ci_high,
+             "share_x_positive": float(np.mean(x > 0)), "n": final_x.n}
         )  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -871,8 +863,8 @@ def _check_rprop(tuning: pd.DataFrame, best: pd.DataFrame) -> Check:
     tiny = np.finfo(float).eps * max(abs(badly_scaled_least_squares("axis", **SCALED).f_star), 1.0)
     rel = np.log10(np.maximum(end.reindex(start.index).to_numpy(float), tiny) / start.to_numpy())
     rel = rel[np.isfinite(rel)]
-    mean, _, lo, hi, n = mean_ci(rel)
-    return Check(
+    return Check.from_estimate(
+        mean_ci(rel),
         id="7-rprop-converges-full-batch",
         claim=7,
         statement=(
@@ -884,10 +876,6 @@ def _check_rprop(tuning: pd.DataFrame, best: pd.DataFrame) -> Check:
         expected=f"<= {RPROP_CHECK_LOG10:g}",
         expected_low=-math.inf,
         expected_high=RPROP_CHECK_LOG10,
-        estimate=float(mean),
-        ci_low=float(lo),
-        ci_high=float(hi),
-        n_replicates=int(n),
         figure="figures/curves_best_eta.png",
         table="tables/best_eta.md",
         notes=(

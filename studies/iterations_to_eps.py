@@ -15,7 +15,8 @@ over initialisations and sampling. Methods:
 
 - batch gradient descent (``sampler="full"``, b = N) with fixed steps eta = s/L, s from 0.5 to
   2.1 (including 1/L and the optimal 2/(L + mu)); on logistic L is the global bound
-  lam + lambda_max(X'X)/(4N) and the theory uses the Hessian at w* (:mod:`convstudy.complexity`);
+  lam + lambda_max(X'X)/(4N) and the theory uses the Hessian at w*
+  (:mod:`convstudy.theory.complexity`);
 - SGD (b = 1) and minibatch SGD (b = 4 .. 256) with the tuned 1/k schedule
   eta_k = 1/(mu (k + k0_b)), k0_b = L_b/mu (L_b the expected smoothness of a b-sample gradient),
   drawing samples i.i.d. with replacement as the O(1/k) theory assumes; one SGD run with random
@@ -24,8 +25,8 @@ over initialisations and sampling. Methods:
   constant-step SGD has no noise floor there).
 
 Iterations to eps: the first recorded step at which the mean curve (bootstrap CI) and each
-replicate (quantiles) reach eps (:mod:`convstudy.measures`); a replicate that never gets there is
-censored and counted. Rate fits use the mean curve's crossing interpolated between records.
+replicate (quantiles) reach eps (:mod:`convstudy.stats.curves`); a replicate that never gets
+there is censored and counted. Rate fits use the mean curve's crossing interpolated between records.
 Wall-clock time to eps is seconds per iteration of one run, timed at analysis time on the numpy
 and the compiled engine (machine-dependent, kept out of runs.parquet), times iterations to eps.
 """
@@ -41,18 +42,6 @@ from matplotlib.ticker import NullLocator
 from scipy import stats
 
 from convstudy.claims import Check
-from convstudy.complexity import (
-    bootstrap_crossings,
-    expected_smoothness,
-    fit_hitting_slope,
-    fit_inverse_time_model,
-    gd_contraction,
-    iterations_per_efold,
-    local_hessian,
-    max_sample_smoothness,
-    nan_ols_slope,
-    tuned_inverse_time_k0,
-)
 from convstudy.engine import record_steps, simulate
 from convstudy.figures import (
     CI_NOTE,
@@ -61,16 +50,32 @@ from convstudy.figures import (
     plot_estimates,
     plot_mean_curves,
 )
-from convstudy.measures import (
-    bootstrap_replicates,
+from convstudy.optim import get_optimizer
+from convstudy.schedules import get_schedule
+from convstudy.stats.curves import (
     curve_matrix,
     hitting_times,
     mean_curve,
+    mean_curve_crossings,
     mean_curve_hitting_time,
 )
-from convstudy.optim import get_optimizer
-from convstudy.schedules import get_schedule
+from convstudy.stats.estimate import bootstrap
+from convstudy.stats.fits import (
+    SlopeFit,
+    bootstrap_slope,
+    fit_hitting_slope,
+    fit_inverse_time_model,
+    ols_slope,
+)
 from convstudy.study import Analysis, Scale, Study, build_problem, split_condition
+from convstudy.theory.complexity import (
+    expected_smoothness,
+    gd_contraction,
+    iterations_per_efold,
+    local_hessian,
+    max_sample_smoothness,
+    tuned_inverse_time_k0,
+)
 
 NAME = "iterations_to_eps"
 
@@ -432,16 +437,16 @@ def gd_rate_table(curves: dict[str, pd.DataFrame], n_boot: int = N_BOOT) -> pd.D
                 "L_local": float(eig[-1]),
                 "rho_theory": rho,
                 "slope_theory": theory,
-                "slope": fit["slope"],
-                "ci_low": fit["ci_low"],
-                "ci_high": fit["ci_high"],
-                "ratio": fit["slope"] / theory if math.isfinite(theory) else math.nan,
-                "intercept": fit["intercept"],
-                "eps_low": fit["eps_low"],
-                "eps_high": fit["eps_high"],
-                "n_eps": fit["n_eps"],
-                "n": fit["n"],
-                "n_diverged": fit["n_diverged"],
+                "slope": fit.estimate.value,
+                "ci_low": fit.estimate.ci_low,
+                "ci_high": fit.estimate.ci_high,
+                "ratio": fit.estimate.value / theory if math.isfinite(theory) else math.nan,
+                "intercept": fit.intercept,
+                "eps_low": fit.details["eps_low"],
+                "eps_high": fit.details["eps_high"],
+                "n_eps": fit.details["n_eps"],
+                "n": fit.estimate.n,
+                "n_diverged": fit.details["n_diverged"],
             }
         )
     return pd.DataFrame(rows)
@@ -482,8 +487,27 @@ def sgd_rate_table(curves: dict[str, pd.DataFrame], n_boot: int = N_BOOT) -> pd.
         fit = fit_hitting_slope(
             frame, EPS_FIT, scale="loglog", window=window, n_boot=n_boot, seed=_seed(name)
         )
-        rows.append({**info, **{f"fit_{k}": v for k, v in fit.items()}, "k_min": window[0]})
+        columns = _hitting_fit_columns(fit)
+        rows.append({**info, **{f"fit_{k}": v for k, v in columns.items()}, "k_min": window[0]})
     return pd.DataFrame(rows).rename(columns={"fit_slope": "slope"})
+
+
+def _hitting_fit_columns(fit: SlopeFit) -> dict:
+    """The table columns of a :func:`fit_hitting_slope` fit."""
+    e, d = fit.estimate, fit.details
+    return {
+        "slope": e.value,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "se": fit.se,
+        "intercept": fit.intercept,
+        "eps_low": d["eps_low"],
+        "eps_high": d["eps_high"],
+        "n_eps": d["n_eps"],
+        "p_incomplete": d["p_incomplete"],
+        "n": e.n,
+        "n_diverged": d["n_diverged"],
+    }
 
 
 def _stochastic_quadratic(curves) -> dict[int, pd.DataFrame]:
@@ -527,7 +551,7 @@ def variance_coefficients(
             return fit_inverse_time_model(xs, c, k0, k_min=VARIANCE_FIT_K0 * k0)
 
         point = fit(Y.mean(axis=0)[None])[0]
-        boot = bootstrap_replicates(
+        boot = bootstrap(
             Y, lambda c, fit=fit: fit(c)[:, 0], n_boot=n_boot, seed=_seed(f"variance b={b}")
         )
         boots.append(boot)
@@ -551,12 +575,10 @@ def variance_coefficients(
     return pd.DataFrame(rows), np.stack(boots, axis=1)
 
 
-def _slope_ci(x: np.ndarray, point: np.ndarray, boots: np.ndarray) -> dict:
+def _slope_ci(x: np.ndarray, point: np.ndarray, boots: np.ndarray, n: int) -> dict:
     """OLS slope of point (n,) against x with a CI from independent bootstraps (B, n)."""
-    slope = float(nan_ols_slope(x, point[None])[0])
-    s = nan_ols_slope(x, boots)
-    q = _nan_ci(s)
-    return {"slope": slope, "ci_low": float(q[0]), "ci_high": float(q[1])}
+    e = bootstrap_slope(x, point, boots, n=n, log_y=False, skip_nan=True).estimate
+    return {"slope": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high}
 
 
 def tradeoff_table(
@@ -567,11 +589,12 @@ def tradeoff_table(
     Uses interpolated mean-curve crossings (bootstrap CIs, independent per b). Samples = b K.
     """
     eps = np.array(TRADEOFF_EPS)
-    rows, point_k, boot_k = [], [], []
+    rows, point_k, boot_k, n_min = [], [], [], math.inf
     for b, frame in by_b.items():
-        point, boots, n, n_div = bootstrap_crossings(
-            frame, eps, log_x=True, n_boot=n_boot, seed=_seed(f"tradeoff b={b}")
+        point, boots, n, n_div = mean_curve_crossings(
+            frame, eps, interpolate="log", n_boot=n_boot, seed=_seed(f"tradeoff b={b}")
         )
+        n_min = min(n_min, n)
         q = _censored_ci(boots)
         for j, e in enumerate(eps):
             rows.append(
@@ -597,8 +620,8 @@ def tradeoff_table(
     log_k = np.log(np.array(point_k))
     log_kb = np.log(np.stack(boot_k, axis=1))
     fits = {
-        "iterations": _slope_ci(log_b, log_k, log_kb),
-        "samples": _slope_ci(log_b, log_k + log_b, log_kb + log_b),
+        "iterations": _slope_ci(log_b, log_k, log_kb, n_min),
+        "samples": _slope_ci(log_b, log_k + log_b, log_kb + log_b, n_min),
         "batch_sizes": ", ".join(str(b) for b in by_b),
     }
     return pd.DataFrame(rows), fits
@@ -775,11 +798,11 @@ def optimal_step_check(curves, rates: pd.DataFrame, n_boot: int = N_BOOT) -> Che
     sweep = rates[(rates["problem_label"] == label) & (rates["step_times_L"] < 2)]
     slopes, boots = {}, {}
     for _, r in sweep.iterrows():
-        point, b, _, _ = bootstrap_crossings(
-            curves[r["curve"]], eps, n_boot=n_boot, seed=_seed(r["curve"])
+        point, b, _, _ = mean_curve_crossings(
+            curves[r["curve"]], eps, interpolate="linear", n_boot=n_boot, seed=_seed(r["curve"])
         )
-        slopes[r["step_rule"]] = float(nan_ols_slope(u, point[None])[0])
-        boots[r["step_rule"]] = nan_ols_slope(u, b)
+        slopes[r["step_rule"]] = float(ols_slope(u, point, skip_nan=True)[0])
+        boots[r["step_rule"]] = ols_slope(u, b, skip_nan=True)
     opt = "2/(L+mu)"
     others = [s for s in slopes if s != opt]
     ratio = min(slopes[s] for s in others) / slopes[opt]
@@ -945,8 +968,8 @@ def gd_rate_figure(curves, rates: pd.DataFrame, n_boot: int = N_BOOT):
         ]
         for (_, r), color in zip(sub.iterrows(), ("C0", "C3")):
             # the interpolated mean-curve crossings that the slope is fitted to
-            point, boots, _, _ = bootstrap_crossings(
-                curves[r["curve"]], EPS, n_boot=n_boot, seed=_seed(r["curve"])
+            point, boots, _, _ = mean_curve_crossings(
+                curves[r["curve"]], EPS, interpolate="linear", n_boot=n_boot, seed=_seed(r["curve"])
             )
             q = _censored_ci(boots)
             x = np.log10(1.0 / EPS)
@@ -1148,6 +1171,7 @@ def variance_exponent(var: pd.DataFrame, var_boots: np.ndarray) -> dict:
             np.log(var.loc[ok, "batch_size"].to_numpy(float)),
             np.log(var.loc[ok, "c"].to_numpy(float)),
             np.log(var_boots[:, ok]),
+            int(var.loc[ok, "n"].min()) if ok.any() else 0,
         )
     fit["batch_sizes"] = ", ".join(str(b) for b in var.loc[ok, "batch_size"])
     return fit

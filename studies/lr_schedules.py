@@ -4,8 +4,8 @@ Problem: a noisy strongly convex least-squares problem (``quadratic``: d = 5, mu
 N = 1000 samples with target noise 1), SGD with single samples drawn **with replacement** (the
 i.i.d. setting of Bottou, Curtis & Nocedal 2018, Thms 4.6-4.7; random reshuffling converges
 faster, see the ``sample_order`` study). On least squares the first two moments of SGD obey an
-exact linear recursion (:class:`convstudy.noise_floor.LeastSquaresSGDMoments`), so every curve
-here is drawn next to its exact expectation, not only next to a bound.
+exact linear recursion (:class:`convstudy.theory.noise_floor.LeastSquaresSGDMoments`), so every
+curve here is drawn next to its exact expectation, not only next to a bound.
 
 Parts of the grid (the ``part`` column):
 
@@ -62,23 +62,16 @@ from convstudy.figures import (
     plot_estimates,
     plot_mean_curves,
 )
-from convstudy.measures import (
-    fit_loglog_slope,
-    mean_ci,
-    mean_curve,
-    mean_curve_hitting_time,
-    proportion_ci,
-)
-from convstudy.noise_floor import (
-    LeastSquaresSGDMoments,
-    fit_power_law,
-    ratio_of_means,
-    time_average,
-)
 from convstudy.optim import get_optimizer
 from convstudy.problems import LeastSquares
 from convstudy.schedules import get_schedule
+from convstudy.stats.curves import mean_curve, mean_curve_hitting_time, time_average
+from convstudy.stats.estimate import Estimate
+from convstudy.stats.fits import fit_loglog_slope, fit_power_law
+from convstudy.stats.means import mean_ci, ratio_of_means
+from convstudy.stats.proportions import proportion_ci
 from convstudy.study import Analysis, Scale, Study, build_problem, split_condition
+from convstudy.theory.noise_floor import LeastSquaresSGDMoments
 
 NAME = "lr_schedules"
 PROBLEM = {
@@ -326,7 +319,8 @@ def noise_floor_table(runs: pd.DataFrame, conds: list[dict]) -> tuple[pd.DataFra
         levels = time_average(frame, n_steps // 2)
         values = levels["value"].to_numpy()
         groups.append(values)
-        mean, _, lo, hi, n = mean_ci(values[np.isfinite(values)])
+        plateau = mean_ci(values[np.isfinite(values)])
+        mean, lo, hi, n = plateau.value, plateau.ci_low, plateau.ci_high, plateau.n
         window = np.unique(frame["step"][frame["step"] >= n_steps // 2])
         moments = moments_of(cond)
         exact_window = float(np.mean(_exact_curve(cond, window)))
@@ -392,7 +386,7 @@ def noise_floor_figure(runs, conds, table, fit):
         logy=True,
         xlabel="constant step eta",
         ylabel="noise floor E[f] - f* (plateau)",
-        title=f"Floor vs eta: slope {fit['slope']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]",
+        title=f"Floor vs eta: slope {fit.value:.3f} [{fit.ci_low:.3f}, {fit.ci_high:.3f}]",
         note="",
     )
     ax_floor.get_lines()[0].set_label("measured plateau (95% CI)")
@@ -418,7 +412,7 @@ def _palette(n: int):
     return sns.color_palette("viridis", n)
 
 
-def noise_floor_checks(table: pd.DataFrame, fit: dict, theory_slope: float) -> list[Check]:
+def noise_floor_checks(table: pd.DataFrame, fit: Estimate, theory_slope: float) -> list[Check]:
     top = table.iloc[-1]
     return [
         _check(
@@ -429,9 +423,9 @@ def noise_floor_checks(table: pd.DataFrame, fit: dict, theory_slope: float) -> l
             expected="1 (first order in eta), within [0.85, 1.15]",
             expected_low=0.85,
             expected_high=1.15,
-            estimate=fit["slope"],
-            ci_low=fit["ci_low"],
-            ci_high=fit["ci_high"],
+            estimate=fit.value,
+            ci_low=fit.ci_low,
+            ci_high=fit.ci_high,
             n_replicates=int(table["n"].min()),
             figure="figures/noise_floor.png",
             table="tables/noise_floor.md",
@@ -441,7 +435,7 @@ def noise_floor_checks(table: pd.DataFrame, fit: dict, theory_slope: float) -> l
         _check(
             id="3b-noise-floor-exact",
             statement="The plateau equals the exact stationary second moment of SGD.",
-            source="exact moment recursion of SGD on least squares (convstudy.noise_floor)",
+            source="exact moment recursion of SGD on least squares (convstudy.theory.noise_floor)",
             quantity=f"measured plateau / exact expected window mean at eta = {top['eta']:g}",
             expected="1, within +-5%",
             expected_low=0.95,
@@ -465,10 +459,10 @@ def schedule_table(runs: pd.DataFrame, conds: list[dict]) -> pd.DataFrame:
         etas = schedule(np.arange(cond["n_steps"]))
         final = _final_values(frame)
         diverged = _diverged_per_replicate(frame)
-        share, share_lo, share_hi = proportion_ci(int(diverged.sum()), diverged.size)
-        mean, _, lo, hi, n = (
-            mean_ci(final[np.isfinite(final)]) if (~diverged).sum() > 1 else ((np.nan,) * 5)
-        )
+        shared = proportion_ci(int(diverged.sum()), diverged.size)
+        share, share_lo, share_hi = shared.value, shared.ci_low, shared.ci_high
+        final_ci = mean_ci(final[np.isfinite(final)] if (~diverged).sum() > 1 else [])
+        mean, lo, hi = final_ci.value, final_ci.ci_low, final_ci.ci_high
         row = {
             "schedule": cond["label"],
             "definition": schedule.label(),
@@ -592,7 +586,7 @@ def schedule_checks(runs, conds, table) -> list[Check]:
     frames = {c["label"]: f for c, f in _cells(runs, conds, "schedules")}
     ratio = ratio_of_means(_final_values(frames["constant"]), _final_values(frames["1/k"]), seed=2)
     n_steps = int(frames["1/k"]["step"].max())
-    slope = fit_loglog_slope(frames["1/k"], window=(n_steps / 4, n_steps), seed=3)
+    slope = fit_loglog_slope(frames["1/k"], window=(n_steps / 4, n_steps), seed=3).estimate
     cond_1k = next(c for c in conds if c.get("label") == "1/k" and c["part"] == "schedules")
     steps = np.unique(frames["1/k"]["step"])
     steps = steps[steps >= n_steps / 4]
@@ -606,10 +600,10 @@ def schedule_checks(runs, conds, table) -> list[Check]:
             expected="> 1",
             expected_low=1.0,
             expected_high=math.inf,
-            estimate=ratio["ratio"],
-            ci_low=ratio["ci_low"],
-            ci_high=ratio["ci_high"],
-            n_replicates=min(ratio["n_num"], ratio["n_den"]),
+            estimate=ratio.value,
+            ci_low=ratio.ci_low,
+            ci_high=ratio.ci_high,
+            n_replicates=ratio.n,
             figure="figures/schedules.png",
             table="tables/schedules.md",
             notes="bootstrap CI of a ratio of means, replicates resampled per schedule",
@@ -622,10 +616,10 @@ def schedule_checks(runs, conds, table) -> list[Check]:
             expected="< -0.5 (-1 asymptotically)",
             expected_low=-math.inf,
             expected_high=-0.5,
-            estimate=slope["slope"],
-            ci_low=slope["ci_low"],
-            ci_high=slope["ci_high"],
-            n_replicates=slope["n"],
+            estimate=slope.value,
+            ci_low=slope.ci_low,
+            ci_high=slope.ci_high,
+            n_replicates=slope.n,
             figure="figures/schedules.png",
             table="tables/schedules.md",
             notes=f"eta_k = beta/(k0 + k), beta mu = 2: the curve ~ 1/(k0 + k) is shallower "
@@ -640,7 +634,8 @@ def divergence_table(runs: pd.DataFrame, conds: list[dict]) -> pd.DataFrame:
     for part, method in (("gd_divergence", "GD (full batch)"), ("sgd_divergence", "SGD (b=1)")):
         for cond, frame in _cells(runs, conds, part):
             diverged = _diverged_per_replicate(frame)
-            share, lo, hi = proportion_ci(int(diverged.sum()), diverged.size)
+            shared = proportion_ci(int(diverged.sum()), diverged.size)
+            share, lo, hi = shared.value, shared.ci_low, shared.ci_high
             rows.append(
                 {
                     "method": method,
@@ -728,7 +723,7 @@ def convex_analysis(runs, conds):
     cells = list(_cells(runs, conds, "convex"))
     cond, frame = next((c, f) for c, f in cells if c["schedule"] == "inverse_sqrt")
     n_steps = cond["n_steps"]
-    slope = fit_loglog_slope(frame, window=(n_steps / 10, n_steps), seed=4)
+    slope = fit_loglog_slope(frame, window=(n_steps / 10, n_steps), seed=4).estimate
     steps = np.unique(frame["step"])
     steps = steps[steps > 0]
     exact = _exact_curve(cond, steps)
@@ -755,8 +750,8 @@ def convex_analysis(runs, conds):
         legend_title="schedule",
     )
     ax.set_title(
-        f"Convex (mu = 0), noisy least squares: slope {slope['slope']:.2f} "
-        f"[{slope['ci_low']:.2f}, {slope['ci_high']:.2f}]"
+        f"Convex (mu = 0), noisy least squares: slope {slope.value:.2f} "
+        f"[{slope.ci_low:.2f}, {slope.ci_high:.2f}]"
     )
     ax.plot(steps, exact, "k--", lw=0.9, label="exact E[f] - f*, 1/sqrt(k)")
     ref = exact[late][0] * np.sqrt(steps[late][0] / steps[late])
@@ -781,10 +776,10 @@ def convex_analysis(runs, conds):
         expected="<= -0.5 (O(1/sqrt k) or faster)",
         expected_low=-math.inf,
         expected_high=-0.5,
-        estimate=slope["slope"],
-        ci_low=slope["ci_low"],
-        ci_high=slope["ci_high"],
-        n_replicates=slope["n"],
+        estimate=slope.value,
+        ci_low=slope.ci_low,
+        ci_high=slope.ci_high,
+        n_replicates=slope.n,
         figure="figures/convex.png",
         notes=f"noisy least squares of rank {np.linalg.matrix_rank(problem.X)} in d = "
         f"{problem.dim} (mu = 0); exact-theory slope over the window {exact_slope:.3f}",
@@ -798,7 +793,7 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
     a = Analysis()
 
     floor, groups = noise_floor_table(runs, conds)
-    fit = fit_power_law(floor["eta"].to_numpy(), groups, seed=0)
+    fit = fit_power_law(floor["eta"].to_numpy(), groups, seed=0).estimate
     theory_slope = float(np.polyfit(np.log(floor["eta"]), np.log(floor["exact_stationary"]), 1)[0])
     a.tables["noise_floor"] = floor
     a.figures["noise_floor"] = noise_floor_figure(runs, conds, floor, fit)
@@ -849,8 +844,8 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
 def findings(floor, fit, theory_slope, sched, n_steps, div, cslope, exact_slope) -> list[str]:
     by = sched.set_index("schedule")
     out = [
-        f"Constant-step noise floor against eta: log-log slope {fit['slope']:.3f} "
-        f"(95% CI [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]) over eta in "
+        f"Constant-step noise floor against eta: log-log slope {fit.value:.3f} "
+        f"(95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]) over eta in "
         f"[{floor['eta'].min():g}, {floor['eta'].max():g}]; the exact stationary floor gives "
         f"{theory_slope:.3f} over the same etas (1 to first order). Measured/exact plateau ratios: "
         + ", ".join(
@@ -882,7 +877,7 @@ def findings(floor, fit, theory_slope, sched, n_steps, div, cslope, exact_slope)
     )
     out.append(
         f"Convex (mu = 0) noisy least squares with eta_k ~ 1/sqrt(k): late log-log slope "
-        f"{cslope['slope']:.3f} (95% CI [{cslope['ci_low']:.3f}, {cslope['ci_high']:.3f}]); "
+        f"{cslope.value:.3f} (95% CI [{cslope.ci_low:.3f}, {cslope.ci_high:.3f}]); "
         f"exact theory {exact_slope:.3f}."
     )
     return out

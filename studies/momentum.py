@@ -56,10 +56,11 @@ from convstudy._validation import check_array, check_option, check_scalar
 from convstudy.claims import Check
 from convstudy.engine import simulate
 from convstudy.figures import add_reference_line, new_figure, plot_estimates
-from convstudy.measures import hitting_times, mean_ci
 from convstudy.optim import get_optimizer
+from convstudy.stats.curves import hitting_times
+from convstudy.stats.fits import condition_bootstrap, fit_trend
+from convstudy.stats.means import mean_ci
 from convstudy.study import Analysis, Scale, Study, build_problem
-from convstudy.trends import condition_bootstrap, fit_trend
 
 METHODS = ("gd", "heavy_ball", "nesterov")
 METHOD_LABELS = {
@@ -414,23 +415,23 @@ def _kappa_tables(kappa_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     for i, method in enumerate(METHODS):
         for j, (metric, eps) in enumerate((m, e) for m in METRICS for e in EPS):
             kappas, samples = _hit_samples(kappa_runs, method, metric, eps)
-            fit = fit_trend(kappas, samples, n_boot=N_BOOT, seed=100 * i + j)
+            fit = fit_trend(kappas, samples, n_boot=N_BOOT, seed=100 * i + j).estimate
             expected = GD_SLOPE_INTERVAL if method == "gd" else ACCELERATED_SLOPE_INTERVAL
             slopes.append(
                 {
                     "method": method,
                     "metric": metric,
                     "eps": eps,
-                    "slope": fit["slope"],
-                    "ci_low": fit["ci_low"],
-                    "ci_high": fit["ci_high"],
+                    "slope": fit.value,
+                    "ci_low": fit.ci_low,
+                    "ci_high": fit.ci_high,
                     "theory": 1.0 if method == "gd" else 0.5,
                     "expected_low": expected[0],
                     "expected_high": expected[1],
                     "checked": metric == CHECK_METRIC and eps == CHECK_EPS,
                     "kappa_min": float(kappas.min()),
                     "kappa_max": float(kappas.max()),
-                    "n_per_kappa": fit["n_min"],
+                    "n_per_kappa": fit.n,
                     "n_censored": int(sum(np.isinf(s).sum() for s in samples)),
                 }
             )
@@ -438,7 +439,8 @@ def _kappa_tables(kappa_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
             for k, s in zip(kappas, samples):
                 cell = sub[sub["kappa"] == k].iloc[0]
                 finite = s[np.isfinite(s)]
-                mean, _, lo, hi, n = mean_ci(finite)
+                estimate = mean_ci(finite)
+                mean, lo, hi, n = estimate.value, estimate.ci_low, estimate.ci_high, estimate.n
                 rows.append(
                     {
                         "method": method,
@@ -470,8 +472,10 @@ def _noise_table(noise_runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for j, beta in enumerate(betas):
         part = noise_runs[noise_runs["momentum"] == beta]
-        mean, _, lo, hi, n = mean_ci(part["update_var"].to_numpy(float))
-        s_mean, _, s_lo, s_hi, _ = mean_ci(part["subopt_mean"].to_numpy(float))
+        estimate = mean_ci(part["update_var"].to_numpy(float))
+        mean, lo, hi, n = estimate.value, estimate.ci_low, estimate.ci_high, estimate.n
+        s_mean_ci = mean_ci(part["subopt_mean"].to_numpy(float))
+        s_mean, s_lo, s_hi = s_mean_ci.value, s_mean_ci.ci_low, s_mean_ci.ci_high
         r_lo, r_hi = np.quantile(ratios[:, j], [0.025, 0.975])
         rows.append(
             {

@@ -38,16 +38,13 @@ from convstudy._validation import check_array, check_option
 from convstudy.claims import Check
 from convstudy.engine import record_steps, simulate
 from convstudy.figures import add_reference_line, new_figure, plot_estimates
-from convstudy.measures import (
-    bootstrap_replicates,
-    curve_matrix,
-    mean_ci,
-    proportion_ci,
-    proportion_difference_ci,
-)
 from convstudy.optim import get_optimizer
+from convstudy.stats.curves import curve_matrix
+from convstudy.stats.estimate import bootstrap
+from convstudy.stats.fits import condition_bootstrap, fit_trend, trend_from_bootstrap
+from convstudy.stats.means import mean_ci, mean_sem_ci
+from convstudy.stats.proportions import proportion_ci, proportion_difference_ci
 from convstudy.study import Analysis, Scale, Study, build_problem
-from convstudy.trends import condition_bootstrap, fit_trend, trend_from_bootstrap
 
 DOUBLE_WELL = {
     "problem": "double_well",
@@ -207,8 +204,10 @@ def _escape_table(escape_runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (method, b), part in final.groupby(["method", "batch_size"], sort=False):
         k, n = int(part["good_basin"].sum()), int(len(part))
-        p, lo, hi = proportion_ci(k, n)
-        d, d_lo, d_hi = proportion_difference_ci(k, n, k_gd, n_gd)
+        share = proportion_ci(k, n)
+        p, lo, hi = share.value, share.ci_low, share.ci_high
+        minus_gd = proportion_difference_ci(k, n, k_gd, n_gd)
+        d, d_lo, d_hi = minus_gd.value, minus_gd.ci_low, minus_gd.ci_high
         temperature = cond["lr"] * problem.noise**2 / (2 * b) if method == "sgd" else 0.0
         rows.append(
             {
@@ -241,7 +240,15 @@ def _escape_trend(escape_runs: pd.DataFrame) -> dict:
     sizes = np.sort(sgd["batch_size"].unique())
     samples = [sgd.loc[sgd["batch_size"] == b, "good_basin"].to_numpy(dtype=float) for b in sizes]
     fit = fit_trend(np.log2(sizes), samples, log_x=False, log_y=False, n_boot=N_BOOT, seed=11)
-    return {**fit, "b_min": int(sizes.min()), "b_max": int(sizes.max())}
+    e = fit.estimate
+    return {
+        "slope": e.value,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "n_min": e.n,
+        "b_min": int(sizes.min()),
+        "b_max": int(sizes.max()),
+    }
 
 
 def _basin_curves(escape_runs: pd.DataFrame) -> pd.DataFrame:
@@ -249,7 +256,9 @@ def _basin_curves(escape_runs: pd.DataFrame) -> pd.DataFrame:
     counts = grouped.agg(["sum", "count"]).reset_index()
     cis = [proportion_ci(int(k), int(n)) for k, n in zip(counts["sum"], counts["count"])]
     return counts.assign(
-        fraction=[c[0] for c in cis], ci_low=[c[1] for c in cis], ci_high=[c[2] for c in cis]
+        fraction=[c.value for c in cis],
+        ci_low=[c.ci_low for c in cis],
+        ci_high=[c.ci_high for c in cis],
     )
 
 
@@ -342,9 +351,10 @@ def _gl_fits(gl_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             min_point.append(float(mean_curve.min()))
             # min of resampled mean curves: biased low (the minimum selects noise); see notes
             min_boots.append(
-                bootstrap_replicates(G, lambda c: c.min(axis=1), n_boot=N_BOOT, seed=1000 * i + j)
+                bootstrap(G, lambda c: c.min(axis=1), n_boot=N_BOOT, seed=1000 * i + j)
             )
-            m, _, lo, hi, n = mean_ci(avg)
+            m_ci = mean_ci(avg)
+            m, lo, hi, n = m_ci.value, m_ci.ci_low, m_ci.ci_high, m_ci.n
             m_lo, m_hi = np.quantile(min_boots[-1], [0.025, 0.975])
             rows.append(
                 {
@@ -368,14 +378,15 @@ def _gl_fits(gl_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             ("average over k", avg_point, avg_boots),
             ("min over k of the mean", np.array(min_point), np.column_stack(min_boots)),
         ]:
-            fit = trend_from_bootstrap(horizons.astype(float), point, boots)
+            n_min = int(min(a.size for a in avg_samples))
+            fit = trend_from_bootstrap(horizons.astype(float), point, boots, n=n_min).estimate
             fits.append(
                 {
                     "problem": name,
                     "quantity": quantity,
-                    "slope": fit["slope"],
-                    "ci_low": fit["ci_low"],
-                    "ci_high": fit["ci_high"],
+                    "slope": fit.value,
+                    "ci_low": fit.ci_low,
+                    "ci_high": fit.ci_high,
                     "theory": -0.5,
                     "K_min": int(horizons.min()),
                     "K_max": int(horizons.max()),
@@ -396,7 +407,7 @@ def _gl_figure(gl_runs: pd.DataFrame, table: pd.DataFrame, fits: pd.DataFrame):
         for K, color in zip(horizons, colors):
             cell = sub[sub["n_steps"] == K]
             steps, G, diverged = curve_matrix(cell, "grad_norm_sq")
-            m, _, lo, hi, _ = mean_ci(G[~diverged])
+            m, _, lo, hi, _ = mean_sem_ci(G[~diverged])
             keep = steps > 0
             ax.plot(steps[keep], m[keep], color=color, lw=1.3, label=f"K = {K}")
             ax.fill_between(steps[keep], lo[keep], hi[keep], color=color, alpha=0.2, lw=0)

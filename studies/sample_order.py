@@ -41,11 +41,12 @@ import pandas as pd
 from convstudy.claims import Check
 from convstudy.engine import COLUMNS, record_steps, simulate
 from convstudy.figures import CI_NOTE, new_figure, plot_estimates, plot_mean_curves
-from convstudy.measures import fit_loglog_slope, mean_ci, mean_curve
-from convstudy.noise_floor import ratio_of_means, time_average
 from convstudy.optim import get_optimizer
 from convstudy.problems import LeastSquares, Logistic, load_dataset
 from convstudy.schedules import get_schedule
+from convstudy.stats.curves import mean_curve, time_average
+from convstudy.stats.fits import fit_loglog_slope
+from convstudy.stats.means import mean_ci, ratio_of_means
 from convstudy.study import Analysis, Scale, Study, split_condition
 
 NAME = "sample_order"
@@ -189,7 +190,8 @@ def final_table(runs, conds) -> pd.DataFrame:
         for sampler in SAMPLERS:
             levels = last_epoch_levels(_cell(runs, "decay", problem, sampler), cond)
             finite = levels[np.isfinite(levels)]
-            mean, _, lo, hi, n = mean_ci(finite)
+            estimate = mean_ci(finite)
+            mean, lo, hi, n = estimate.value, estimate.ci_low, estimate.ci_high, estimate.n
             if finite.size and np.ptp(finite) == 0:  # cyclic: deterministic, no spread
                 lo = hi = mean
             rows.append(
@@ -217,10 +219,7 @@ def ratio_table(runs, conds) -> pd.DataFrame:
                 {
                     "problem": problem,
                     "ratio": f"{num} / {den}",
-                    "estimate": r["ratio"],
-                    "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"],
-                    "n": min(r["n_num"], r["n_den"]),
+                    **r.as_row(),
                 }
             )
     return pd.DataFrame(rows)
@@ -242,17 +241,18 @@ def rate_table(runs, conds) -> pd.DataFrame:
             fit = fit_loglog_slope(
                 epoch_ends(_cell(runs, "decay", problem, sampler), cond), window=window, seed=20 + j
             )
+            slope = fit.estimate
             rows.append(
                 {
                     "problem": problem,
                     "sampler": sampler,
-                    "slope": fit["slope"],
-                    "ci_low": fit["ci_low"],
-                    "ci_high": fit["ci_high"],
-                    "se": fit["se"],
+                    "slope": slope.value,
+                    "ci_low": slope.ci_low,
+                    "ci_high": slope.ci_high,
+                    "se": fit.se,
                     "first_step": window[0],
                     "last_step": window[1],
-                    "n": fit["n"],
+                    "n": slope.n,
                     "reference_1_over_k": reference_slope(steps, cond["schedule.k0"], 1.0),
                     "reference_1_over_k2": reference_slope(steps, cond["schedule.k0"], 2.0),
                 }

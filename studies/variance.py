@@ -36,13 +36,13 @@ import pandas as pd
 from convstudy.claims import Check
 from convstudy.engine import replicate_generators
 from convstudy.figures import new_figure
-from convstudy.measures import mean_ci, variance_ci
 from convstudy.problems import LeastSquares, Problem, get_problem
+from convstudy.stats.fits import SlopeFit
+from convstudy.stats.means import mean_ci, mean_sem_ci
+from convstudy.stats.variance import bootstrap_dispersion, fit_variance_slope, variance_ci
 from convstudy.study import Analysis, Scale, Study
-from convstudy.variance import (
-    bootstrap_dispersion,
+from convstudy.theory.sampling_variance import (
     finite_population_correction,
-    loglog_slope_ci,
     population_total_variance,
     population_variance,
     variance_of_sample_mean,
@@ -312,7 +312,7 @@ def _cell_estimates(part: pd.DataFrame, ref: dict, seed: int) -> dict:
     n_rep = losses.shape[0]
     out = {"sizes": sizes, "losses": losses, "n": n_rep}
     var, lo, hi = variance_ci(losses)
-    gmean, _, glo, ghi, _ = mean_ci(sq)
+    gmean, _, glo, ghi, _ = mean_sem_ci(sq)
     boot_loss, boot_grad = bootstrap_dispersion(losses, sq, n_boot=N_BOOT, seed=seed)
     boots = {"loss": boot_loss, "gradient": boot_grad}
     corr = (
@@ -339,15 +339,23 @@ def _cell_estimates(part: pd.DataFrame, ref: dict, seed: int) -> dict:
                 "n": n_rep,
             }
         )
-        out[f"slope_{quantity}"] = loglog_slope_ci(sizes, est, boots[quantity])
+        out[f"slope_{quantity}"] = _slope_columns(
+            fit_variance_slope(sizes, est, boots[quantity], n=n_rep)
+        )
         if corr is not None:
-            out[f"slope_{quantity}_fpc"] = loglog_slope_ci(
-                sizes, est, boots[quantity], correction=corr
+            out[f"slope_{quantity}_fpc"] = _slope_columns(
+                fit_variance_slope(sizes, est, boots[quantity], n=n_rep, correction=corr)
             )
     out["boots_loss"] = boots["loss"]
     pred_loss = predicted_variance(ref, sizes, "var_div")
     out["z"] = (losses - ref["risk"]) / np.sqrt(pred_loss)  # standardized deviations (R, S)
     return out
+
+
+def _slope_columns(fit: SlopeFit) -> dict:
+    e = fit.estimate
+    return {"slope": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "se": fit.se,
+            **fit.details}  # fmt: skip
 
 
 def _slope_row(problem, point, design, quantity, fit, s, n) -> dict:
@@ -408,7 +416,8 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
                         )
                     )
             z = e["z"].ravel()
-            m, _, lo, hi, n = mean_ci(z)
+            m_ci = mean_ci(z)
+            m, lo, hi, n = m_ci.value, m_ci.ci_low, m_ci.ci_high, m_ci.n
             bias_rows.append(
                 {
                     "problem": problem,
@@ -431,12 +440,12 @@ def analyze(runs: pd.DataFrame, scale: Scale) -> Analysis:
                 "problem": problem,
                 "point": point,
                 "design": "all",
-                "mean_standardized_bias": float(bias_all[0]),
-                "ci_low": float(bias_all[2]),
-                "ci_high": float(bias_all[3]),
+                "mean_standardized_bias": bias_all.value,
+                "ci_low": bias_all.ci_low,
+                "ci_high": bias_all.ci_high,
                 "mean_loss_minus_expected": np.nan,
                 "expected_loss": np.nan,
-                "n_draws": int(bias_all[4]),
+                "n_draws": bias_all.n,
                 "n": est["train_size"]["n"],
             }
         )
@@ -592,13 +601,13 @@ def _checks(problem, point, est, bias_all) -> list[Check]:
             "mean (estimate - expected divergence) / predicted sd, pooled over designs and sizes",
             "0, within 0.02 predicted sd",
             BIAS_INTERVAL,
-            bias_all[0],
-            bias_all[2],
-            bias_all[3],
+            bias_all.value,
+            bias_all.ci_low,
+            bias_all.ci_high,
             n,
             "figures/distributions.png",
             "tables/bias.md",
-            f"{int(bias_all[4])} draws",
+            f"{bias_all.n} draws",
         ),
         _check(
             f"1e-grad-slope-b-{tag}",

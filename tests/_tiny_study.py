@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from convstudy.figures import new_figure, plot_mean_curves
-from convstudy.measures import mean_curve
+from convstudy.stats.curves import mean_curve
 from convstudy.study import Analysis, Study, simulate_cell
 
 BASE = {

@@ -12,10 +12,11 @@ from _tiny_study import BASE, diverging_study, final_table
 
 from convstudy import cli
 from convstudy.engine import simulate
-from convstudy.measures import fit_loglog_slope, hitting_times, mean_curve, mean_curve_hitting_time
-from convstudy.problems import LeastSquares, Logistic, Problem
 from convstudy.loader import load_study
+from convstudy.problems import LeastSquares, Logistic, Problem
 from convstudy.runner import run_study
+from convstudy.stats.curves import hitting_times, mean_curve, mean_curve_hitting_time
+from convstudy.stats.fits import fit_loglog_slope
 from convstudy.study import Analysis, Study, simulate_cell
 
 GOOD = {**BASE, "schedule.eta0": 0.05, "n_steps": 5, "n_records": 3}
@@ -283,12 +284,13 @@ def test_measures_exclude_and_count_diverged_replicates(diverging_runs):
     assert (curve["n_diverged"] == n_div).all()
     assert (curve["n"] == diverging_study.replicates - n_div).all()  # same n at every step
     assert np.isfinite(curve["mean"]).all()
-    fit = fit_loglog_slope(unstable, window=(10, 300), n_boot=200)
-    assert fit["n_diverged"] == n_div and fit["n"] == diverging_study.replicates - n_div
-    assert np.isfinite([fit["slope"], fit["ci_low"], fit["ci_high"]]).all()
+    fit = fit_loglog_slope(unstable, window=(10, 300), n_boot=200, seed=0)
+    slope = fit.estimate
+    assert fit.details["n_diverged"] == n_div and slope.n == diverging_study.replicates - n_div
+    assert np.isfinite([slope.value, slope.ci_low, slope.ci_high]).all()
     hits = hitting_times(unstable, 1e-3)
     assert hits.loc[hits["diverged"], "censored"].all() and hits["diverged"].sum() == n_div
-    mean_hit = mean_curve_hitting_time(unstable, 1e-3, n_boot=200)
+    mean_hit = mean_curve_hitting_time(unstable, 1e-3, n_boot=200, seed=0)
     assert mean_hit["n_diverged"].iloc[0] == n_div and np.isfinite(mean_hit["hit"].iloc[0])
 
 

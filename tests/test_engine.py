@@ -13,9 +13,10 @@ import pytest
 
 from convstudy import simulate
 from convstudy.engine import record_steps, replicate_generators
-from convstudy.measures import fit_linear_rate, fit_loglog_slope, hitting_times, ols_slope
 from convstudy.problems import DoubleWell, Problem, Quadratic
 from convstudy.schedules import inverse_time
+from convstudy.stats.curves import hitting_times
+from convstudy.stats.fits import fit_linear_rate, fit_loglog_slope, ols_slope
 
 NUMPY = {"engine": "numpy"}
 
@@ -49,10 +50,10 @@ def test_gradient_descent_contracts_f_minus_fstar_by_one_minus_mu_over_L_squared
     # f - f* reaches rounding (about 1e-14 at k = 150)
     fit = fit_linear_rate(frame, window=(40, 120), n_boot=300, seed=0)
     expected_log_rate = 2 * np.log1p(-problem.mu / problem.L)  # per step, on log(f - f*)
-    assert fit["n"] == 200 and fit["n_diverged"] == 0
-    assert abs(fit["slope"] / expected_log_rate - 1) < 0.10
-    assert fit["ci_low"] < fit["slope"] < fit["ci_high"]
-    assert abs(fit["rate"] / (1 - problem.mu / problem.L) ** 2 - 1) < 0.10
+    assert fit.estimate.n == 200 and fit.details["n_diverged"] == 0
+    assert abs(fit.estimate.value / expected_log_rate - 1) < 0.10
+    assert fit.estimate.ci_low < fit.estimate.value < fit.estimate.ci_high
+    assert abs(fit.details["rate"].value / (1 - problem.mu / problem.L) ** 2 - 1) < 0.10
 
 
 def test_gradient_descent_iterations_to_eps_grow_like_log_one_over_eps(gradient_descent):
@@ -84,8 +85,8 @@ def test_sgd_with_inverse_time_steps_converges_like_one_over_k():
         sampler="replacement", n_replicates=200, seed=4, w0=problem.w_star, **NUMPY,
     )  # fmt: skip
     fit = fit_loglog_slope(frame, window=(20 * k0, 20_000), n_boot=300, seed=0)
-    assert fit["n"] == 200 and fit["n_diverged"] == 0
-    assert -1.15 <= fit["ci_low"] <= fit["slope"] <= fit["ci_high"] <= -0.85
+    assert fit.estimate.n == 200 and fit.details["n_diverged"] == 0
+    assert -1.15 <= fit.estimate.ci_low <= fit.estimate.value <= fit.estimate.ci_high <= -0.85
 
 
 # ---- (c) a replicate's trajectory does not depend on the others ---------------------------------

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from convstudy.studies import iterations_to_eps as ite
 
-from convstudy.complexity import expected_smoothness, max_sample_smoothness
 from convstudy.runner import run_study
 from convstudy.study import Scale, build_problem, cell_seed
+from convstudy.theory.complexity import expected_smoothness, max_sample_smoothness
 
 
 @pytest.fixture(scope="module")

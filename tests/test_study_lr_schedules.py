@@ -1,7 +1,7 @@
 """Tests for studies/lr_schedules.py: its problem, grid, records, analysis and claim numbers.
 
 The claim numbers are checked on a quick run (20 replicates) against the exact moment theory of
-:mod:`convstudy.noise_floor`, with tolerances taken from the measured intervals themselves.
+:mod:`convstudy.theory.noise_floor`, with tolerances taken from the measured intervals themselves.
 """
 
 from __future__ import annotations

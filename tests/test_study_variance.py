@@ -5,15 +5,11 @@ import pandas as pd
 import pytest
 from convstudy.studies import variance as V
 
-from convstudy.measures import mean_ci, variance_ci
 from convstudy.runner import run_study
+from convstudy.stats.means import mean_sem_ci
+from convstudy.stats.variance import bootstrap_dispersion, fit_variance_slope, variance_ci
 from convstudy.study import Scale
-from convstudy.variance import (
-    bootstrap_dispersion,
-    finite_population_correction,
-    loglog_slope_ci,
-    population_variance,
-)
+from convstudy.theory.sampling_variance import finite_population_correction, population_variance
 
 
 def _condition(problem: str, point: str = "w_star", size_max: int = 64, base: int = 4) -> dict:
@@ -102,12 +98,12 @@ def test_claim_numbers_on_the_synthetic_problem():
         sq = part.pivot(index="replicate", columns="size", values="grad_sqdev")
         sizes = losses.columns.to_numpy(float)
         var, lo, hi = variance_ci(losses.to_numpy())
-        trace = mean_ci(sq.to_numpy())[0]
+        trace = mean_sem_ci(sq.to_numpy())[0]
         boots_l, boots_g = bootstrap_dispersion(losses.to_numpy(), sq.to_numpy(), seed=0)
         corr = finite_population_correction(1000, sizes) if design.startswith("without") else None
         for est, boots in ((var, boots_l), (trace, boots_g)):
-            fit = loglog_slope_ci(sizes, est, boots, correction=corr)
-            assert -1.1 <= fit["ci_low"] and fit["ci_high"] <= -0.9, (design, fit)
+            fit = fit_variance_slope(sizes, est, boots, n=1500, correction=corr).estimate
+            assert -1.1 <= fit.ci_low and fit.ci_high <= -0.9, (design, fit)
         ref = V.reference(pop, w, design)
         pred = V.predicted_variance(ref, sizes, "var_div")
         se = (hi[-1] - lo[-1]) / (2 * 1.96)

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from convstudy.claims import Check  # noqa: E402
 from convstudy.engine import replicate_generators  # noqa: E402
-from convstudy.measures import mean_ci  # noqa: E402
+from convstudy.stats.means import mean_ci  # noqa: E402
 from convstudy.study import Analysis, Study  # noqa: E402
 
 NAME = "tiny"
@@ -42,7 +42,8 @@ def compute(condition, seed, replicates):
 def analyze(runs, scale):
     rows = []
     for mu, part in runs.groupby("mu", sort=True):
-        mean, _, low, high, n = mean_ci(part["value"].to_numpy())
+        estimate = mean_ci(part["value"].to_numpy())
+        mean, low, high, n = estimate.value, estimate.ci_low, estimate.ci_high, estimate.n
         rows.append({"mu": mu, "mean": mean, "ci_low": low, "ci_high": high, "n": int(n)})
     table = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(3.2, 2.4))

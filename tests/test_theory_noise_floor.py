@@ -1,4 +1,4 @@
-"""Tests for convstudy.noise_floor.
+"""Tests of convstudy.theory.noise_floor: exact SGD moments on least squares.
 
 Known answers: in one dimension the moment recursion of SGD with replacement is a scalar
 recursion written out here by hand (P' = (1 - 2 eta h + eta^2 m4) P + eta^2 s + 2 eta^2 c m,
@@ -12,20 +12,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
-from scipy import stats
 
 from convstudy.engine import simulate
-from convstudy.measures import proportion_ci
-from convstudy.noise_floor import (
-    LeastSquaresSGDMoments,
-    fit_power_law,
-    ratio_of_means,
-    time_average,
-)
 from convstudy.problems import LeastSquares, get_problem
 from convstudy.schedules import constant, inverse_time
+from convstudy.stats.curves import time_average
+from convstudy.theory.noise_floor import LeastSquaresSGDMoments
 
 
 @pytest.fixture(scope="module")
@@ -137,85 +130,6 @@ def test_moments_validation():
         moments.expected_suboptimality([0.1, 0.1], np.zeros(2), steps=[3])
     with pytest.raises(ValueError, match="eta"):
         moments.stationary_suboptimality(-1.0)
-
-
-def _frame(values, steps, diverged=None):
-    R, S = values.shape
-    diverged = np.zeros((R, S), bool) if diverged is None else diverged
-    return pd.DataFrame(
-        {
-            "replicate": np.repeat(np.arange(R), S),
-            "step": np.tile(steps, R),
-            "subopt": values.ravel(),
-            "diverged": diverged.ravel(),
-        }
-    )
-
-
-def test_time_average_over_the_tail_and_diverged_rows():
-    steps = np.array([0, 5, 10, 15, 20])
-    values = np.array([[9.0, 9.0, 1.0, 2.0, 3.0], [9.0, 9.0, 4.0, np.nan, np.nan]])
-    diverged = np.array([[False] * 5, [False, False, False, True, True]])
-    out = time_average(_frame(values, steps, diverged), 10)
-    assert out["value"].iloc[0] == pytest.approx(2.0)
-    assert np.isnan(out["value"].iloc[1]) and out["diverged"].iloc[1]
-    assert (out["n_points"] == 3).all()
-    with pytest.raises(ValueError, match="start"):
-        time_average(_frame(values, steps, diverged), 21)
-
-
-def test_fit_power_law_recovers_exponent_with_covering_ci():
-    rng = np.random.default_rng(1)
-    x = np.array([1e-3, 2e-3, 4e-3, 8e-3])
-    groups = [3.0 * xi**1.2 * rng.exponential(1.0, 400) for xi in x]
-    groups[0][:5] = np.nan  # diverged replicates are dropped
-    fit = fit_power_law(x, groups, seed=2)
-    # known answer: log means are exact up to sampling error of exponential(1) means (se 0.05)
-    assert fit["ci_low"] <= 1.2 <= fit["ci_high"]
-    assert fit["ci_high"] - fit["ci_low"] < 0.15
-    assert fit["n"] == 4 * 400 - 5
-    assert np.exp(fit["intercept"]) == pytest.approx(3.0, rel=0.3)
-
-
-def test_fit_power_law_validation():
-    with pytest.raises(ValueError, match="'x'"):
-        fit_power_law([1.0], [np.ones(3)])
-    with pytest.raises(ValueError, match="'x'"):
-        fit_power_law([1.0, -1.0], [np.ones(3), np.ones(3)])
-    with pytest.raises(ValueError, match="groups"):
-        fit_power_law([1.0, 2.0], [np.ones(3), np.array([np.nan, 1.0])])
-
-
-def test_ratio_of_means_point_and_coverage():
-    a, b = np.array([2.0, 4.0, 6.0]), np.array([1.0, 2.0, np.nan])
-    assert ratio_of_means(a, b)["ratio"] == pytest.approx(4.0 / 1.5)
-    assert ratio_of_means(a, b)["n_den"] == 2
-    rng = np.random.default_rng(0)
-    covered = 0
-    for i in range(100):
-        num, den = rng.exponential(3.0, 200), rng.exponential(1.0, 200)
-        r = ratio_of_means(num, den, n_boot=300, seed=i)
-        covered += r["ci_low"] <= 3.0 <= r["ci_high"]
-    # 95% nominal: with 100 trials coverage below 87 has probability < 1e-3 under Binomial
-    assert covered >= 87
-    with pytest.raises(ValueError, match="denominator"):
-        ratio_of_means(a, -b[:2])
-
-
-def test_proportion_ci_is_wilson():
-    share, lo, hi = proportion_ci(0, 200)
-    z = stats.norm.ppf(0.975)
-    assert share == 0 and lo == pytest.approx(0.0, abs=1e-12)
-    assert hi == pytest.approx(z**2 / (200 + z**2), rel=1e-9)
-    k, n = 13, 200
-    centre = (k + z**2 / 2) / (n + z**2)
-    half = z / (n + z**2) * math.sqrt(k * (n - k) / n + z**2 / 4)
-    assert proportion_ci(k, n)[1:] == pytest.approx((centre - half, centre + half), rel=1e-9)
-    assert all(math.isnan(v) for v in proportion_ci(0, 0))
-    with pytest.raises(ValueError, match="successes"):
-        proportion_ci(5, 4)
-    with pytest.raises(TypeError, match="trials"):
-        proportion_ci(1, 2.5)
 
 
 def test_constant_schedule_floor_matches_simulation_plateau():

@@ -1,19 +1,13 @@
-"""The noise floor of SGD: exact predictions on least squares, and how to measure and compare it.
+"""The noise floor of constant-step SGD on least squares, in closed form.
 
 With a constant step eta, SGD does not converge: E[f(w_k)] - f* settles at a level that grows with
 eta (Bottou, Curtis & Nocedal 2018, Thm 4.6: the bound eta L M / (2 c mu) is proportional to eta).
-This module gives
-
-- the **exact** first and second moments of SGD with minibatches drawn with replacement on a
-  least-squares problem (:class:`LeastSquaresSGDMoments`): the expected suboptimality curve under
-  any schedule, the stationary noise floor for a constant step, its first-order approximation
-  eta tr(Sigma) / (4 b), and the largest step for which the second moment stays bounded;
-- the measurement of a plateau from runs (:func:`time_average`: a per-replicate time average over
-  the stationary tail) and a power-law fit of plateau levels against eta with a bootstrap CI
-  (:func:`fit_power_law`);
-- comparisons between conditions: the ratio of two means with a bootstrap CI
-  (:func:`ratio_of_means`) and the share of replicates that diverged with a Wilson interval
-  (:func:`proportion_ci`).
+:class:`LeastSquaresSGDMoments` gives the **exact** first and second moments of SGD with
+minibatches drawn with replacement on a least-squares problem: the expected suboptimality curve
+under any schedule, the stationary noise floor for a constant step, its first-order
+approximation eta tr(Sigma) / (4 b), and the largest step for which the second moment stays
+bounded. Measuring a plateau from runs is :func:`convstudy.stats.curves.time_average` and
+:func:`convstudy.stats.fits.fit_power_law`.
 """
 
 from __future__ import annotations
@@ -21,18 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from ._validation import check_array, check_scalar
-from .measures import curve_matrix, log_slope_ci
-from .problems.linear import LeastSquares
+from .._validation import check_array, check_scalar
+from ..problems.linear import LeastSquares
 
-__all__ = [
-    "LeastSquaresSGDMoments",
-    "time_average",
-    "fit_power_law",
-    "ratio_of_means",
-]
+__all__ = ["LeastSquaresSGDMoments"]
 
 
 def _symmetric_basis(d: int) -> np.ndarray:
@@ -192,105 +179,3 @@ class LeastSquaresSGDMoments:
             else:
                 hi = mid
         return lo
-
-
-def time_average(
-    frame: pd.DataFrame, start: float, *, y: str = "subopt", x: str = "step"
-) -> pd.DataFrame:
-    """Per replicate, the mean of ``y`` over the recorded rows with ``x >= start``.
-
-    With evenly spaced records over a stationary tail this is the time average that estimates
-    a plateau (the noise floor): averaging along the trajectory, then across replicates,
-    reduces the variance of the estimate. Columns: ``replicate, value, n_points, diverged``
-    (``value`` is NaN for a replicate that diverged).
-    """
-    xs, values, diverged = curve_matrix(frame, y, x)
-    keep = xs >= start
-    if not keep.any():
-        raise ValueError(
-            f"The 'start' parameter of time_average must not exceed the last recorded {x} "
-            f"({xs.max()}). Got {start!r} instead."
-        )
-    reps = np.sort(frame["replicate"].unique())
-    with np.errstate(invalid="ignore"):
-        level = np.where(diverged, np.nan, values[:, keep].mean(axis=1))
-    return pd.DataFrame(
-        {"replicate": reps, "value": level, "n_points": int(keep.sum()), "diverged": diverged}
-    )
-
-
-def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``n_boot`` bootstrap resamples of ``values`` (1-D, finite)."""
-    n = values.size
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n
-    return weights @ values
-
-
-def _finite(values, name: str, owner: str, minimum: int = 2) -> np.ndarray:
-    arr = np.asarray(values, dtype=float).ravel()
-    arr = arr[np.isfinite(arr)]
-    if arr.size < minimum:
-        raise ValueError(
-            f"The {name!r} parameter of {owner} needs at least {minimum} finite values. "
-            f"Got {arr.size} instead."
-        )
-    return arr
-
-
-def fit_power_law(x, groups, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Exponent p of mean(group_j) ~ C x_j^p: OLS slope of log means against log x.
-
-    ``groups[j]`` holds independent replicate values (e.g. per-replicate plateau levels) at
-    ``x[j] > 0``; NaN values (diverged replicates) are dropped. The CI is a percentile bootstrap
-    that resamples the replicates of each group independently. Returns ``slope, ci_low,
-    ci_high, se, intercept, n`` (n = replicates used in total).
-    """
-    owner = "fit_power_law"
-    x = check_array(x, "x", owner, ndim=1)
-    if x.size < 2 or x.size != len(groups) or np.any(x <= 0):
-        raise ValueError(
-            f"The 'x' parameter of {owner} must hold at least 2 positive values, one per group. "
-            f"Got {x.tolist()} for {len(groups)} groups instead."
-        )
-    check_scalar(level, "level", owner, low=0.0, high=1.0)
-    cleaned = [_finite(g, "groups", owner) for g in groups]
-    logx = np.log(x)
-    means = np.array([g.mean() for g in cleaned])
-    if np.any(means <= 0):
-        raise ValueError(f"{owner} needs positive group means. Got {means.tolist()}.")
-    rng = np.random.default_rng(seed)
-    boots = np.column_stack([_boot_means(g, n_boot, rng) for g in cleaned])  # (B, G)
-    fit = log_slope_ci(logx, means, boots, level=level)
-    slope = fit["slope"]
-    return {
-        **fit,
-        "intercept": float(np.log(means).mean() - slope * logx.mean()),
-        "n": int(sum(g.size for g in cleaned)),
-    }
-
-
-def ratio_of_means(
-    numerator, denominator, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
-) -> dict:
-    """mean(numerator) / mean(denominator) of two independent samples, bootstrap CI.
-
-    Each sample is resampled independently (percentile interval); NaN values (diverged
-    replicates) are dropped. Returns ``ratio, ci_low, ci_high, n_num, n_den``.
-    """
-    owner = "ratio_of_means"
-    check_scalar(level, "level", owner, low=0.0, high=1.0)
-    a = _finite(numerator, "numerator", owner)
-    b = _finite(denominator, "denominator", owner)
-    if b.mean() <= 0:
-        raise ValueError(f"The 'denominator' of {owner} must have a positive mean.")
-    rng = np.random.default_rng(seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        boots = _boot_means(a, n_boot, rng) / _boot_means(b, n_boot, rng)
-    q = np.nanquantile(boots, [0.5 - level / 2, 0.5 + level / 2])
-    return {
-        "ratio": float(a.mean() / b.mean()),
-        "ci_low": float(q[0]),
-        "ci_high": float(q[1]),
-        "n_num": int(a.size),
-        "n_den": int(b.size),
-    }

@@ -1,0 +1,76 @@
+"""Binomial proportions and differences of proportions with score intervals.
+
+Score intervals (Wilson 1927; Newcombe 1998) behave well at 0 and 1, where a bootstrap or Wald
+interval collapses to a point.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import stats
+
+from .._validation import check_option, check_scalar
+from .estimate import Estimate
+
+__all__ = ["proportion_ci", "proportion_difference_ci"]
+
+_METHOD_TEXT = {"wilson": "Wilson score", "exact": "Clopper-Pearson exact"}
+
+
+def _check_counts(successes, trials, owner: str, suffix: str = "") -> tuple[int, int]:
+    n = check_scalar(trials, "trials" + suffix, owner, kind=int, low=1, closed="left")
+    k = check_scalar(successes, "successes" + suffix, owner, kind=int, low=0, high=n, closed="both")
+    return k, n
+
+
+def proportion_ci(
+    successes: int, trials: int, *, level: float = 0.95, method: str = "wilson"
+) -> Estimate:
+    """The binomial proportion k/n with its interval (all NaN, n = 0, when nothing was observed).
+
+    ``method`` is ``"wilson"`` (score interval, Wilson 1927) or ``"exact"`` (Clopper & Pearson
+    1934), both from ``scipy.stats.binomtest(k, n).proportion_ci``.
+    """
+    owner = "proportion_ci"
+    check_option(method, "method", owner, ["wilson", "exact"])
+    level = check_scalar(level, "level", owner, low=0.0, high=1.0)
+    if all(isinstance(v, numbers.Integral) and v == 0 for v in (successes, trials)):
+        nan = float("nan")
+        return Estimate(nan, nan, nan, 0, _METHOD_TEXT[method], level)
+    k, n = _check_counts(successes, trials, owner)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method=method)
+    return Estimate(k / n, float(ci.low), float(ci.high), n, _METHOD_TEXT[method], level)
+
+
+def proportion_difference_ci(
+    successes_1: int, trials_1: int, successes_2: int, trials_2: int, *, level: float = 0.95
+) -> Estimate:
+    """p1 - p2 for two independent proportions, Newcombe's hybrid score interval.
+
+    With Wilson intervals (l_i, u_i) of each p_i (Newcombe 1998, "Interval estimation for the
+    difference between independent proportions", Stat. Med. 17, method 10)::
+
+        low  = p1 - p2 - sqrt((p1 - l1)^2 + (u2 - p2)^2),
+        high = p1 - p2 + sqrt((u1 - p1)^2 + (p2 - l2)^2).
+
+    Unlike the Wald or bootstrap intervals it stays informative when a proportion is 0 or 1.
+    ``n`` is the smaller number of trials.
+    """
+    owner = "proportion_difference_ci"
+    k1, n1 = _check_counts(successes_1, trials_1, owner, "_1")
+    k2, n2 = _check_counts(successes_2, trials_2, owner, "_2")
+    e1 = proportion_ci(k1, n1, level=level)
+    e2 = proportion_ci(k2, n2, level=level)
+    p1, l1, u1 = e1.value, e1.ci_low, e1.ci_high
+    p2, l2, u2 = e2.value, e2.ci_low, e2.ci_high
+    d = p1 - p2
+    return Estimate(
+        d,
+        float(d - np.hypot(p1 - l1, u2 - p2)),
+        float(d + np.hypot(u1 - p1, p2 - l2)),
+        min(n1, n2),
+        "Newcombe hybrid score",
+        level,
+    )
