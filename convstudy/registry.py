@@ -48,6 +48,10 @@ _IMPORT_FOLDERS: list[str] = []
 
 
 def _is_library_module(module_name: str) -> bool:
+    """True for convstudy's own modules, which every process imports; the built-in studies
+    (``convstudy.studies.*``) count as user code: a worker imports them only when told to."""
+    if module_name.startswith("convstudy.studies."):
+        return False
     return module_name == "convstudy" or module_name.startswith("convstudy.")
 
 

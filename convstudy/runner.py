@@ -216,7 +216,7 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
     computes = study.compute.values() if isinstance(study.compute, Mapping) else [study.compute]
     study_modules = set()
     todo = set(user_modules())
-    for fn in computes:
+    for fn in _functions_in(list(computes)):
         module = sys.modules.get(getattr(fn, "__module__", "") or "")
         if module is None or _user_file(module) is None and not _is_study_module(module):
             continue
@@ -245,6 +245,25 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
         digest.update(name.encode())
         digest.update(files[name].read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _functions_in(values: list) -> list:
+    """The functions in compute callables, unwrapping ``functools.partial`` (its function and
+    every function among its arguments, e.g. the observables of a simulate cell)."""
+    out = []
+    while values:
+        value = values.pop()
+        if isinstance(value, functools.partial):
+            values += [value.func, *value.args, *value.keywords.values()]
+        elif isinstance(value, Mapping):
+            values += list(value.values())
+        elif isinstance(value, (list, tuple)):
+            values += list(value)
+        elif callable(getattr(value, "fn", None)):  # an engine Observable
+            out.append(value.fn)
+        elif callable(value):
+            out.append(value)
+    return out
 
 
 def _is_study_module(module: ModuleType) -> bool:

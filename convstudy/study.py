@@ -232,8 +232,19 @@ def _build_schedule(condition: dict):
     return warmup(schedule, warm) if warm else schedule
 
 
-def simulate_cell(condition: dict, seed: int, replicates: Sequence[int]) -> pd.DataFrame:
+def simulate_cell(
+    condition: dict,
+    seed: int,
+    replicates: Sequence[int],
+    *,
+    observe: Mapping | None = None,
+    project: bool = False,
+) -> pd.DataFrame:
     """Run :func:`convstudy.simulate` for one condition (see the module docstring for keys).
+
+    ``observe`` is passed to the engine (extra recorded columns); ``project=True`` projects
+    after every update onto the problem's feasible set (``problem.project``). A study that
+    needs them gives ``compute=functools.partial(simulate_cell, observe=...)``.
 
     ``optimizer.betas`` may be given as ``"0.9,0.999"`` or as ``optimizer.beta1`` and
     ``optimizer.beta2`` (see :func:`convstudy.optim.get_optimizer`); ``step_sizes``/``etas`` for
@@ -245,6 +256,8 @@ def simulate_cell(condition: dict, seed: int, replicates: Sequence[int]) -> pd.D
             opt_params[pair] = tuple(float(v) for v in opt_params[pair].split(","))
     problem = build_problem(condition)
     kwargs = {k: condition[k] for k in ("record", "n_records", "w0") if k in condition}
+    if project:
+        kwargs["project"] = problem.project
     frame = simulate(
         problem,
         get_optimizer(condition.get("optimizer", "sgd"), **opt_params),
@@ -254,6 +267,7 @@ def simulate_cell(condition: dict, seed: int, replicates: Sequence[int]) -> pd.D
         batch_size=condition.get("batch_size", 1),
         replicates=replicates,
         seed=seed,
+        observe=observe,
         **kwargs,
     )
     return frame.assign(engine=frame.attrs["engine"])

@@ -2,12 +2,16 @@
 
 Built in: strongly convex (``quadratic``, ``ridge`` on diabetes, ``logistic`` on breast cancer),
 convex but not strongly convex (``quartic_regression``), nonconvex (``tanh_network``,
-``teacher_student``, ``double_well``). A user problem subclasses :class:`Problem`.
+``teacher_student``, ``double_well``), and Reddi, Kale & Kumar's constrained online problem on
+which Adam fails (``adam_counterexample``, projected onto [-1, 1]: ``simulate(...,
+project=problem.project)``). A user problem subclasses :class:`Problem` (or builds one of these
+on its own data) and is registered with :func:`register_problem`, or named by an import path.
 """
 
 from ..registry import Registry
 from .base import Certificate, Problem
 from .convex import QuarticRegression
+from .counterexamples import AdamCounterexample
 from .linear import LeastSquares, Logistic, Quadratic, Ridge, load_dataset
 from .networks import DoubleWell, TanhNetwork, TeacherStudent
 
@@ -22,6 +26,7 @@ __all__ = [
     "TanhNetwork",
     "TeacherStudent",
     "DoubleWell",
+    "AdamCounterexample",
     "load_dataset",
     "PROBLEMS",
     "register_problem",
@@ -38,6 +43,7 @@ for _name, _factory in {
     "tanh_network": TanhNetwork,
     "teacher_student": TeacherStudent,
     "double_well": DoubleWell,
+    "adam_counterexample": AdamCounterexample,
 }.items():
     register_problem(_name, _factory)
 
