@@ -5,7 +5,8 @@ iteration per update. Here one compiled kernel runs every update between two rec
 all replicates, in parallel over replicates (``numba.prange``): each replicate keeps its
 parameters and optimizer state in cache and walks through its own minibatches.
 
-What stays the same as the numpy path (tested to 1e-12 relative in ``tests/test_fast_path.py``):
+What stays the same as the numpy path (tested to 1e-12 relative in ``tests/test_fast_path.py``
+and, for every registered optimizer, in ``tests/test_parity.py``):
 
 - **Minibatches: the same stream.** Replicate r's batches are the indices that
   :func:`convstudy.sampling.batch_stream` draws from r's generator, in the same order. The
@@ -21,14 +22,17 @@ What stays the same as the numpy path (tested to 1e-12 relative in ``tests/test_
   algorithms, the engine falls back to drawing (R, T, b) index blocks with the numpy generators
   themselves (:class:`IndexBlocks`, the same ``Sampler.draw`` calls as ``batch_stream``) and
   passing them to the kernels.
-- **Step sizes.** The schedule is evaluated in numpy (``schedule(np.arange(n_steps))``) by the
-  engine; per-step factors that depend only on the step count (Adam's bias corrections, Adagrad's
-  ``lr_decay``) are computed in numpy with the same expressions as :mod:`convstudy.optim`, since
-  every active replicate has made exactly k updates at step k.
-- **Update rules.** Each rule of :mod:`convstudy.optim` is written out per coordinate with the
-  same operations in the same order (``fastmath=False``), so results agree with the numpy rule to
-  rounding; only sums over coordinates and samples add in a different order (the dot products
-  use four partial sums).
+- **Update rules: the same function.** An optimizer built from a
+  :class:`~convstudy.optim.Rule` (every built-in, and any user rule written the same way) runs
+  in a kernel generated for its rule (:func:`step_kernel`): the kernel calls the rule's own
+  per-coordinate function, compiled by numba and inlined (``inline="always"``,
+  ``fastmath=False``), with its state fields and hyper-parameters passed by name. The numpy path
+  evaluates that same function on whole arrays, so the operations and their order are the same;
+  only sums over coordinates and samples (the gradient) add in a different order (the dot
+  products use four partial sums). The rule's per-step factors (Adam's bias corrections,
+  Adagrad's ``lr_decay``) are computed in numpy by the rule's own ``step_factors``, since every
+  active replicate has made exactly k updates at step k; the schedule too is evaluated in numpy
+  by the engine.
 - **Divergence.** An update that makes a replicate's gradient or new parameters non-finite
   freezes it (``active[r] = False``) and it never moves again, so it is marked diverged at the
   same record as on the numpy path. Its parameters and optimizer state then hold that last
@@ -36,35 +40,51 @@ What stays the same as the numpy path (tested to 1e-12 relative in ``tests/test_
   a diverged replicate is NaN. (Plain SGD checks at the end of each segment; see
   :func:`_sgd_pairs`.)
 
-Layout of the work: a parallel task owns one replicate (:func:`_run`) or, for plain SGD with
-one sample per step on a linear model, a pair of replicates advanced alternately so that their
-dependency chains overlap (:func:`_sgd_pairs`, about 20-35% faster). A task draws the indices
-of up to 2048 samples at a time into a small local buffer (:func:`_fill_indices`) and then
-computes those steps. Launches are scheduled dynamically in small chunks of tasks.
+Layout of the work: a parallel task owns one replicate (the generated kernels) or, for plain SGD
+with one sample per step on a linear model, a pair of replicates advanced alternately so that
+their dependency chains overlap (:func:`_sgd_pairs`). A task draws the indices of up to 2048
+samples at a time into a small local buffer (:func:`_fill_indices`) and then computes those
+steps. Launches are scheduled dynamically in small chunks of tasks.
 
 Supported: least squares (:class:`~convstudy.problems.LeastSquares`, ``Quadratic``, ``Ridge``),
 :class:`~convstudy.problems.Logistic` and the one-hidden-layer tanh networks (``TanhNetwork``,
-``TeacherStudent``) unless a subclass overrides the loss or its gradient; every built-in
-optimizer (recognised by the factory that built it, hyper-parameters read from
-``Optimizer.hyperparams``), schedule and sampler. Anything else runs on the numpy path.
+``TeacherStudent``) unless a subclass overrides the loss or its gradient; every optimizer built
+by :meth:`Rule.optimizer <convstudy.optim.Rule.optimizer>` whose rule numba can compile; every
+built-in schedule and sampler. Anything else runs on the numpy path.
 
-Kernels are compiled once per machine and cached on disk (``cache=True``); a second process
-loads them instead of compiling (:func:`warm_up` reports the time either takes).
+**Caching.** The fixed kernels (sampling, plain SGD pairs, records) are cached by numba next to
+this file (``cache=True``). A rule's kernel is generated as a small module in a cache folder
+(:func:`kernel_folder`) whose file name carries a digest of the rule's code, of the files of the
+modules it comes from and of this file (plus the numba, numpy and Python versions), and numba
+caches its compiled code next to it: a second process loads it instead of compiling, and an edit
+to the rule, to its module or to this file gives a new file name, so a stale kernel is never
+served (numba alone would not notice an edit to an inlined function in another file).
+:func:`warm_up` reports the time the common kernels take to compile or load.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
 import threading
 import time
+import types as pytypes
+import weakref
+from pathlib import Path
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload
 
-from .optim import Optimizer
+from .optim import Optimizer, Rule, RuleInit, RuleUpdate, get_optimizer, select
+from .optim.rules import SGD
 from .problems.base import Problem
 from .problems.linear import LeastSquares, Logistic, _LinearModel
 from .problems.networks import _OneHiddenLayerTanh
@@ -75,73 +95,44 @@ __all__ = [
     "FastStepper",
     "IndexBlocks",
     "compiled_sampling_matches_numpy",
+    "step_kernel",
+    "kernel_folder",
+    "kernel_cache_misses",
     "warm_up",
     "threading_layer",
-    "OPTIMIZER_CODES",
 ]
 
-# ---- optimizer encoding ---------------------------------------------------------------------
-# code -> rule; hp is a float64 vector of 8 hyper-parameters, hp[7] is always weight_decay.
-_SGD, _MOMENTUM, _ADAGRAD, _RMSPROP, _ADAM, _RPROP = 0, 1, 2, 3, 4, 5
-_N_HP = 8
 
-# The factory that built an optimizer, read from its update function's qualified name.
-_FACTORIES = {
-    "_make_sgd.<locals>.update": "sgd",
-    "adagrad.<locals>.update": "adagrad",
-    "rmsprop.<locals>.update": "rmsprop",
-    "_make_adam.<locals>.update": "adam",
-    "rprop.<locals>.update": "rprop",
-}
-OPTIMIZER_CODES = {
-    "sgd": "sgd",
-    "momentum": "sgd",
-    "nesterov": "sgd",
-    "adagrad": "adagrad",
-    "rmsprop": "rmsprop",
-    "adam": "adam",
-    "amsgrad": "adam",
-    "rprop": "rprop",
-}
-
-
-def _factory(optimizer: Optimizer) -> str | None:
-    update = optimizer.update
-    if getattr(update, "__module__", None) != "convstudy.optim":
+# ---- optimizers: rules ----------------------------------------------------------------------
+def _rule_of(optimizer: Optimizer) -> tuple[Rule, dict] | None:
+    """(rule, every hyper-parameter's value) of an optimizer built by ``Rule.optimizer``."""
+    update, init = optimizer.update, optimizer.init
+    if not (isinstance(update, RuleUpdate) and isinstance(init, RuleInit)):
         return None
-    family = _FACTORIES.get(getattr(update, "__qualname__", ""))
-    if family is None or OPTIMIZER_CODES.get(optimizer.name) != family:
+    if init.rule is not update.rule or init.params != update.params:
         return None
-    return family
+    return update.rule, update.params
 
 
-def _encode_optimizer(optimizer: Optimizer) -> tuple[int, np.ndarray]:
-    """(rule code, hyper-parameter vector) of a built-in optimizer."""
-    family = _factory(optimizer)
-    hp = dict(optimizer.hyperparams)
-    vec = np.zeros(_N_HP)
-    vec[7] = hp.get("weight_decay", 0.0)
-    if family == "sgd":
-        mu = hp.get("momentum", 0.0)
-        vec[0], vec[1] = mu, hp.get("dampening", 0.0)
-        vec[2] = float(hp.get("nesterov", optimizer.name == "nesterov"))
-        return (_SGD if mu == 0.0 else _MOMENTUM), vec
-    if family == "adagrad":
-        vec[0], vec[1] = hp["lr_decay"], hp["eps"]
-        return _ADAGRAD, vec
-    if family == "rmsprop":
-        vec[0], vec[1], vec[2], vec[3] = hp["alpha"], hp["eps"], hp["momentum"], hp["centered"]
-        return _RMSPROP, vec
-    if family == "adam":
-        vec[0], vec[1], vec[2] = hp["beta1"], hp["beta2"], hp["eps"]
-        vec[3] = float(hp.get("amsgrad", optimizer.name == "amsgrad"))
-        vec[4] = float(hp["bias_correction"])
-        return _ADAM, vec
-    if family == "rprop":
-        vec[0], vec[1] = hp["eta_minus"], hp["eta_plus"]
-        vec[2], vec[3] = hp["step_size_min"], hp["step_size_max"]
-        return _RPROP, vec
-    raise ValueError(f"optimizer {optimizer.name!r} has no compiled rule")
+def _check_hyperparams(optimizer: Optimizer, rule: Rule, params: dict) -> None:
+    """Refuse an optimizer whose ``hyperparams`` are not the values its rule runs with."""
+    for key, value in optimizer.hyperparams.items():
+        if key not in params or params[key] != value:
+            allowed = ", ".join(repr(h) for h in rule.hyperparams) or "none"
+            raise ValueError(
+                f"The hyper-parameter {key}={value!r} of optimizer {optimizer.name!r} is not "
+                f"what its rule {rule.name!r} runs with; the rule takes {allowed}."
+            )
+
+
+@overload(select)
+def _select_scalar(cond, a, b):
+    """:func:`convstudy.optim.select` inside the kernels: a scalar conditional."""
+
+    def impl(cond, a, b):
+        return a if cond else b
+
+    return impl
 
 
 # ---- problem encoding -----------------------------------------------------------------------
@@ -176,18 +167,26 @@ def _problem_kind(problem: Problem) -> str | None:
 
 
 def unsupported_reason(problem: Problem, optimizer: Optimizer, sampler: Sampler) -> str | None:
-    """Why the fast path cannot run this combination, or ``None`` when it can."""
+    """Why the fast path cannot run this combination, or ``None`` when it can.
+
+    Raises ``ValueError`` for a rule-built optimizer whose ``hyperparams`` disagree with the
+    values its rule runs with (on either path).
+    """
     if _problem_kind(problem) is None:
         return (
             f"problem {type(problem).__name__} ({problem.name!r}) has no compiled kernel; the "
             "fast path covers LeastSquares/Quadratic/Ridge, Logistic, TanhNetwork and "
             "TeacherStudent (without overridden loss or gradient methods)"
         )
-    if _factory(optimizer) is None:
+    found = _rule_of(optimizer)
+    if found is None:
         return (
-            f"optimizer {optimizer.name!r} is not one built by convstudy.optim's factories; the "
-            f"fast path covers {sorted(OPTIMIZER_CODES)}"
+            f"optimizer {optimizer.name!r} is not built from an update rule; the fast path runs "
+            "optimizers made by convstudy.optim.Rule.optimizer (every built-in is)"
         )
+    _check_hyperparams(optimizer, *found)
+    if not isinstance(found[0].update, pytypes.FunctionType):
+        return f"the update of rule {found[0].name!r} is not a Python function numba can compile"
     if sampler.name not in ("full", "reshuffle", "replacement", "cyclic"):
         return f"sampler {sampler.name!r} is not a built-in sampler"
     if problem.n_samples >= 2**31:
@@ -426,41 +425,81 @@ def _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g):
     return e
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _run(
-    model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors,
-    code, hp, w, count, s1, s2, s3, active, fill,
-):  # fmt: skip
-    """Run len(factors) updates of every active replicate (in parallel over replicates).
-
-    Each replicate draws the indices of ``fill`` steps at a time (:func:`_fill_indices`), then
-    computes those steps. Gradients (g averaged over the b samples of the batch):
+@njit(inline="always")
+def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid, g):
+    """g = the gradient at w[r] over one batch: samples ``ibuf[base:base + b]``, or 0 .. b - 1
+    (all of them, in order) for the full sampler. g is averaged over the b samples:
       linear models: g = 1/b sum_i phi'(x_i . w, y_i) x_i + lam w, with phi'(z, y) = z - y
       (least squares) or -y expit(-y z) (logistic; expit(u) = 1 / (1 + exp(-u)) as in scipy);
       tanh network (layout of convstudy/problems/networks.py): yhat = sum_u a_u
       tanh(v_u . x + c_u) + a0, e = yhat - y, delta_u = e a_u (1 - t_u^2) and per sample
       dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e.
-    Update rules: ``code`` (see :func:`_encode_optimizer`), with ``factors[t] = (lr, aux)`` from
-    :func:`_step_factors`; weight decay is added to g first, as in :mod:`convstudy.optim`.
-    State rows: sgd (s1 = momentum_buffer); adagrad (s1 = sum); rmsprop (s1 = square_avg,
-    s2 = grad_avg, s3 = momentum_buffer); adam (s1 = exp_avg, s2 = exp_avg_sq,
-    s3 = max_exp_avg_sq); rprop (s1 = prev, s2 = step_size).
-    A replicate whose gradient or new parameters are not all finite is frozen (active = False).
-    Only the new parameters are checked, except for Rprop: in every other rule a non-finite
-    gradient coordinate makes the new parameter non-finite (lr > 0; inf/inf = NaN where it is
-    normalised), while Rprop moves by sign(g) and needs the check on g itself.
     """
+    d = w.shape[1]
+    h, p_in = width, n_in
+    off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
+    if model == _TANH_NETWORK:
+        for j in range(d):
+            g[j] = 0.0
+    for q in range(b):
+        i = q if sampler == _FULL else ibuf[base + q]
+        if model == _TANH_NETWORK:
+            _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
+        else:
+            z = _margin(X, i, w, r, d)
+            if model == _LEAST_SQUARES:
+                dphi = z - y[i]
+            else:
+                dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
+            if q == 0:
+                for j in range(d):
+                    g[j] = dphi * X[i, j]
+            else:
+                for j in range(d):
+                    g[j] += dphi * X[i, j]
+    if b > 1:
+        for j in range(d):
+            g[j] = g[j] / b
+    if lam != 0.0:
+        for j in range(d):
+            g[j] = g[j] + lam * w[r, j]
+
+
+# ---- a kernel per rule, generated from it ---------------------------------------------------
+# The step kernel of a rule. Each parallel task runs one replicate: it draws the indices of
+# ``fill`` steps at a time (_fill_indices), then for each step computes the gradient
+# (_batch_grad), reads the step's factors (factors[t] = the rule's step_factors, or lr) and
+# applies the rule to every coordinate, in place. A replicate whose gradient or new parameters
+# are not all finite is frozen (active = False). State fields and hyper-parameters are passed
+# by name (s_<field>, h_<name>).
+_KERNEL_SOURCE = '''\
+"""Step kernel of the update rule {name!r} ({origin}).
+
+Generated by convstudy._fast from the rule; do not edit (digest {digest}). ``_rule_update``,
+the rule's update function, is set on this module before it runs.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from convstudy._fast import _FULL, _batch_grad, _fill_indices
+
+rule = njit(inline="always", error_model="numpy")(_rule_update)
+
+
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def run(
+    model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors, w, count,
+    active, fill{params}
+):
     n_rep, d = w.shape
     n = X.shape[0]
     n_steps = factors.shape[0]
-    h, p_in = width, n_in
-    off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
-    hp0, hp1, hp2, hp3, hp4, wd = hp[0], hp[1], hp[2], hp[3], hp[4], hp[7]
     for r in prange(n_rep):
         if not active[r]:
             continue
         g = np.empty(d)
-        hid = np.empty(max(h, 1))
+        hid = np.empty(max(width, 1))
         ibuf = np.empty(1 if sampler == _FULL else fill * b, dtype=np.int64)
         c = count[r]
         alive = True
@@ -470,130 +509,203 @@ def _run(
             if sampler != _FULL:
                 _fill_indices(sampler, r, ibuf, steps * b, rs, perm, pos, idx, row0 + t0, b, n)
             for t in range(t0, t0 + steps):
-                lr, aux = factors[t, 0], factors[t, 1]
-                # ---- gradient at w[r] over this step's batch
-                if model == _TANH_NETWORK:
-                    for j in range(d):
-                        g[j] = 0.0
-                base = (t - t0) * b
-                for q in range(b):
-                    i = q if sampler == _FULL else ibuf[base + q]
-                    if model == _TANH_NETWORK:
-                        _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
-                    else:
-                        z = _margin(X, i, w, r, d)
-                        if model == _LEAST_SQUARES:
-                            dphi = z - y[i]
-                        else:
-                            dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
-                        if q == 0:
-                            for j in range(d):
-                                g[j] = dphi * X[i, j]
-                        else:
-                            for j in range(d):
-                                g[j] += dphi * X[i, j]
-                if b > 1:
-                    for j in range(d):
-                        g[j] = g[j] / b
-                if lam != 0.0:
-                    for j in range(d):
-                        g[j] = g[j] + lam * w[r, j]
-                # ---- update rule, in place
-                ok = True
-                if code == _SGD:
-                    for j in range(d):
-                        gj = g[j]
-                        if wd != 0.0:
-                            gj = gj + wd * w[r, j]
-                        new = w[r, j] - lr * gj
-                        ok &= np.isfinite(new)
-                        w[r, j] = new
-                elif code == _MOMENTUM:
-                    nesterov = hp2 > 0.5
-                    for j in range(d):
-                        gj = g[j]
-                        if wd != 0.0:
-                            gj = gj + wd * w[r, j]
-                        buf = gj if c == 0 else hp0 * s1[r, j] + (1.0 - hp1) * gj
-                        s1[r, j] = buf
-                        new = w[r, j] - lr * (gj + hp0 * buf if nesterov else buf)
-                        ok &= np.isfinite(new)
-                        w[r, j] = new
-                elif code == _ADAGRAD:
-                    for j in range(d):
-                        gj = g[j]
-                        if wd != 0.0:
-                            gj = gj + wd * w[r, j]
-                        acc = s1[r, j] + gj * gj
-                        s1[r, j] = acc
-                        new = w[r, j] - lr * gj / (np.sqrt(acc) + hp1)
-                        ok &= np.isfinite(new)
-                        w[r, j] = new
-                elif code == _RMSPROP:
-                    centered = hp3 > 0.5
-                    for j in range(d):
-                        gj = g[j]
-                        if wd != 0.0:
-                            gj = gj + wd * w[r, j]
-                        v = hp0 * s1[r, j] + (1.0 - hp0) * (gj * gj)
-                        s1[r, j] = v
-                        if centered:
-                            gbar = hp0 * s2[r, j] + (1.0 - hp0) * gj
-                            s2[r, j] = gbar
-                            denom = np.sqrt(max(v - gbar * gbar, 0.0)) + hp1
-                        else:
-                            denom = np.sqrt(v) + hp1
-                        if hp2 > 0.0:
-                            buf = hp2 * s3[r, j] + gj / denom
-                            s3[r, j] = buf
-                            new = w[r, j] - lr * buf
-                        else:
-                            new = w[r, j] - lr * (gj / denom)
-                        ok &= np.isfinite(new)
-                        w[r, j] = new
-                elif code == _ADAM:
-                    amsgrad, corrected = hp3 > 0.5, hp4 > 0.5
-                    for j in range(d):
-                        gj = g[j]
-                        if wd != 0.0:
-                            gj = gj + wd * w[r, j]
-                        m = hp0 * s1[r, j] + (1.0 - hp0) * gj
-                        v = hp1 * s2[r, j] + (1.0 - hp1) * (gj * gj)
-                        s1[r, j] = m
-                        s2[r, j] = v
-                        second = v
-                        if amsgrad:
-                            second = max(s3[r, j], v)
-                            s3[r, j] = second
-                        if corrected:
-                            new = w[r, j] - lr * (m / (np.sqrt(second) / aux + hp2))
-                        else:
-                            new = w[r, j] - lr * (m / (np.sqrt(second) + hp2))
-                        ok &= np.isfinite(new)
-                        w[r, j] = new
-                else:  # rprop: the learning rate only seeds the step sizes at the first update
-                    for j in range(d):
-                        gj = g[j]
-                        step = lr if c == 0 else s2[r, j]
-                        sgn = np.sign(gj * s1[r, j])
-                        if sgn > 0:
-                            step = step * hp1
-                        elif sgn < 0:
-                            step = step * hp0
-                        step = min(max(step, hp2), hp3)
-                        g_eff = 0.0 if sgn < 0 else gj
-                        new = w[r, j] - step * np.sign(g_eff)
-                        s1[r, j] = g_eff
-                        s2[r, j] = step
-                        ok &= np.isfinite(g[j]) & np.isfinite(new)
-                        w[r, j] = new
+                _batch_grad(
+                    model, X, y, lam, n_in, width, sampler, b, ibuf, (t - t0) * b, w, r, hid, g
+                )
+{factor_lines}
                 c += 1
+                ok = True
+                for j in range(d):
+                    gj = g[j]
+                    {outputs} = rule(
+                        gj, w[r, j], c, {arguments}
+                    )
+                    ok &= np.isfinite(gj) & np.isfinite(new_w)
+                    w[r, j] = new_w
+{state_lines}
                 if not ok:
                     alive = False
                     break
             t0 += steps
         count[r] = c
         active[r] = alive
+'''
+
+
+def _kernel_source(rule: Rule, digest: str) -> str:
+    """The generated module of ``rule``'s step kernel (see ``_KERNEL_SOURCE``)."""
+    pad = " " * 16
+    factors = [f"f_{k}" for k in range(len(rule.factor_names))]
+    origin = f"{getattr(rule.update, '__module__', '?')}.{rule.update.__qualname__}"
+    return _KERNEL_SOURCE.format(
+        name=rule.name,
+        origin=origin,
+        digest=digest,
+        params="".join(f", s_{f}" for f in rule.state)
+        + "".join(f", h_{h}" for h in rule.update_hyperparams),
+        factor_lines="\n".join(f"{pad}{f} = factors[t, {k}]" for k, f in enumerate(factors)),
+        outputs=", ".join(["new_w", *(f"n_{f}" for f in rule.state)]),
+        arguments=", ".join(
+            [*factors, *(f"s_{f}[r, j]" for f in rule.state)]
+            + [f"h_{h}" for h in rule.update_hyperparams]
+        ),
+        state_lines="\n".join(f"{pad}    s_{f}[r, j] = n_{f}" for f in rule.state),
+    )
+
+
+_LIBRARY_MODULES = ("numpy", "numba", "math", "cmath", "builtins")
+
+
+def _is_library(obj: object) -> bool:
+    name = obj.__name__ if isinstance(obj, pytypes.ModuleType) else None
+    name = name or getattr(obj, "__module__", None) or type(obj).__module__
+    return name.partition(".")[0] in _LIBRARY_MODULES
+
+
+def _code_bytes(code: pytypes.CodeType) -> bytes:
+    """The code object's instructions, names and constants (nested code included), in a form
+    that does not change between processes."""
+    parts = [code.co_code, repr((code.co_names, code.co_varnames)).encode()]
+    for const in code.co_consts:
+        if isinstance(const, pytypes.CodeType):
+            parts.append(_code_bytes(const))
+        elif isinstance(const, frozenset):
+            parts.append(repr(sorted(map(repr, const))).encode())
+        else:
+            parts.append(repr(const).encode())
+    return b"\0".join(parts)
+
+
+def _global_names(code: pytypes.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, pytypes.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _module_file_bytes(module_name: str | None) -> bytes:
+    file = getattr(sys.modules.get(module_name or ""), "__file__", None)
+    return Path(file).read_bytes() if file and os.path.isfile(file) else b""
+
+
+def _what_numba_compiles(fn: object, seen: set) -> list[bytes]:
+    """Bytes that pin down what numba compiles for ``fn``: its code, the values of the globals
+    it reads (numba freezes them), its module's file, and the same for the functions (or njit
+    functions) it calls, outside numpy and numba."""
+    fn = getattr(fn, "py_func", fn)
+    if not isinstance(fn, pytypes.FunctionType) or fn in seen:
+        return []
+    seen.add(fn)
+    out = [_code_bytes(fn.__code__), _module_file_bytes(fn.__module__)]
+    cells = [c.cell_contents for c in fn.__closure__ or ()]
+    names = sorted(_global_names(fn.__code__))
+    for name, value in [*enumerate(cells), *((n, fn.__globals__.get(n)) for n in names)]:
+        if isinstance(value, (bool, int, float, complex, str, bytes, tuple)):
+            out.append(f"{name}={value!r}".encode())
+        elif isinstance(value, np.ndarray):
+            out.append(f"{name}={value.dtype}{value.shape}".encode() + value.tobytes())
+        elif value is None or _is_library(value):
+            continue
+        elif isinstance(value, pytypes.ModuleType):
+            out.append(_module_file_bytes(value.__name__))
+        else:
+            out += _what_numba_compiles(value, seen)
+    return out
+
+
+def _rule_digest(rule: Rule) -> str:
+    """A digest of everything a rule's kernel is compiled from: the rule's code and what it
+    calls and reads (:func:`_what_numba_compiles`), its layout (state, factors,
+    hyper-parameters), this file (kernel template and inlined helpers) and the versions of
+    numba, numpy and Python."""
+    h = hashlib.sha256()
+    h.update(Path(__file__).read_bytes())
+    h.update(f"{numba.__version__}|{np.__version__}|{sys.version}".encode())
+    h.update(repr((rule.state, rule.factor_names, rule.update_hyperparams)).encode())
+    for piece in _what_numba_compiles(rule.update, set()):
+        h.update(hashlib.sha256(piece).digest())
+    return h.hexdigest()
+
+
+@functools.cache
+def kernel_folder() -> Path:
+    """Where generated rule kernels are written (numba caches their code beside them).
+
+    ``$NUMBA_CACHE_DIR/convstudy_kernels`` when that variable is set; otherwise
+    ``__pycache__/convstudy_kernels`` next to this file, or the user's cache folder
+    (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/convstudy/kernels`` when that is not writable; as a
+    last resort a temporary folder (kernels then compile in every process).
+    """
+    candidates = []
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        candidates.append(Path(os.environ["NUMBA_CACHE_DIR"]) / "convstudy_kernels")
+    candidates.append(Path(__file__).resolve().parent / "__pycache__" / "convstudy_kernels")
+    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    candidates.append(Path(user_cache) / "convstudy" / "kernels")
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return Path(tempfile.mkdtemp(prefix="convstudy_kernels_"))
+
+
+def _write_source(path: Path, source: str) -> None:
+    """Write ``path`` unless it already holds ``source``, atomically; a file another process
+    wrote meanwhile is kept (rewriting it would change its time stamp, which numba's cache
+    index checks)."""
+    if path.is_file() and path.read_text() == source:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        if path.is_file():  # damaged: replace it
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+_KERNELS: dict[str, object] = {}  # digest -> the generated kernel (numba dispatcher)
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # rule -> its digest
+_GENERATE = threading.Lock()
+
+
+def step_kernel(rule: Rule):
+    """The compiled step kernel of ``rule`` (a numba dispatcher), generated on first use.
+
+    The kernel's module is written to :func:`kernel_folder` under a name carrying
+    :func:`_rule_digest`, and imported with the rule's update function in its globals; numba
+    compiles it on its first call, or loads it from its on-disk cache.
+    """
+    with _GENERATE:
+        digest = _DIGESTS.get(rule)
+        if digest is None:
+            digest = _DIGESTS[rule] = _rule_digest(rule)
+        kernel = _KERNELS.get(digest)
+        if kernel is None:
+            stem = "".join(ch if ch.isalnum() else "_" for ch in rule.name).strip("_") or "rule"
+            name = f"convstudy_kernel_{stem}_{digest[:24]}"
+            path = kernel_folder() / f"{name}.py"
+            _write_source(path, _kernel_source(rule, digest))
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            module._rule_update = rule.update
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            kernel = _KERNELS[digest] = module.run
+        return kernel
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -601,7 +713,8 @@ def _sgd_pairs(model, X, y, lam, sampler, idx, row0, rs, perm, pos, lrs, w, coun
     """Plain SGD with one sample per step on a linear model, two replicates interleaved.
 
     The most common configuration has its own kernel: w <- w - lr (phi'(x_i . w, y_i) x_i
-    + lam w), the same operations as the general kernel's sgd rule with b = 1. Each parallel
+    + lam w): the SGD rule (:data:`convstudy.optim.rules.SGD`) with no momentum and no weight
+    decay, the same operations as its generated kernel with b = 1. Each parallel
     task advances a pair of replicates step by step, so that the two dependency chains (dot
     product, then update, then the next dot product) overlap in the processor; the pair's
     parameters live in a local copy meanwhile. A missing or frozen partner computes on zeros
@@ -702,8 +815,8 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
     The same quantities as the problems' ``loss`` and ``grad``: least squares
     phi = (z - y)^2 / 2; logistic phi = log(1 + exp(-y z)) (evaluated as numpy's logaddexp,
     without overflow); tanh network (yhat - y)^2 / 2; plus lam ||w||^2 / 2 for linear models,
-    averaged over the samples; gradients as in :func:`_run`. Each replicate is computed alone,
-    so values never depend on the other replicates.
+    averaged over the samples; gradients as in :func:`_batch_grad`. Each replicate is computed
+    alone, so values never depend on the other replicates.
     """
     n_rep, d = w.shape
     n = X.shape[0]
@@ -738,23 +851,19 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
         grad_norm_sq[r] = norm
 
 
-def _step_factors(code: int, hp: np.ndarray, etas: np.ndarray, k0: int) -> np.ndarray:
-    """(n, 2) per-step (lr, aux) for updates k0 .. k0 + n - 1, as :mod:`convstudy.optim` has them.
+def _step_factors(rule: Rule, params: dict, etas: np.ndarray, k0: int) -> np.ndarray:
+    """(n, n_factors) per-step factors of updates k0 .. k0 + n - 1: the rule's ``step_factors``
+    (or the learning rate) at step numbers t = k0 + 1, ..., with the step sizes ``etas``.
 
-    lr is eta_k, except Adagrad's eta_k / (1 + k lr_decay) and, with bias correction, Adam's
-    eta_k / (1 - beta1^(k+1)); aux is Adam's sqrt(1 - beta2^(k+1)). Every active replicate has
-    made exactly k updates before update k (count = k + 1 after it), so these factors are the
-    same for all of them and are computed here with the numpy expressions of the rules.
+    Every active replicate has made exactly k updates before update k (t = k + 1), so these
+    factors are the same for all of them; they are computed by the rule's own numpy code, as on
+    the numpy path.
     """
-    out = np.empty((etas.shape[0], 2))
-    out[:, 0] = etas
-    out[:, 1] = 1.0
-    count = np.arange(k0 + 1, k0 + 1 + etas.shape[0], dtype=np.int64)
-    if code == _ADAGRAD:
-        out[:, 0] = etas / (1.0 + (count - 1) * float(hp[0]))
-    elif code == _ADAM and hp[4] > 0.5:
-        out[:, 0] = etas / (1.0 - np.power(float(hp[0]), count))
-        out[:, 1] = np.sqrt(1.0 - np.power(float(hp[1]), count))
+    t = np.arange(k0 + 1, k0 + 1 + etas.shape[0], dtype=np.int64)
+    values = rule.factors(t, etas, params)
+    out = np.empty((etas.shape[0], len(values)))
+    for k, value in enumerate(values):
+        out[:, k] = value
     return out
 
 
@@ -852,11 +961,11 @@ class IndexBlocks:
 class FastStepper:
     """Advance all replicates between record points with the compiled kernels.
 
-    Holds the (R, d) parameters ``w``, the optimizer state, the sampler state and per-replicate
-    generator states; the engine records from ``w`` and may clear entries of ``active``
-    (divergence bound), which freezes those replicates for the kernels too.
-    ``sampling`` says where the indices come from: ``"compiled"`` (drawn in the kernels),
-    ``"numpy blocks"`` (fallback) or ``"none"`` (full batch, cyclic).
+    Holds the (R, d) parameters ``w``, the optimizer state (one (R, d) array per state field of
+    the rule), the sampler state and per-replicate generator states; the engine records from
+    ``w`` and may clear entries of ``active`` (divergence bound), which freezes those replicates
+    for the kernels too. ``sampling`` says where the indices come from: ``"compiled"`` (drawn in
+    the kernels), ``"numpy blocks"`` (fallback) or ``"none"`` (full batch, cyclic).
     """
 
     def __init__(
@@ -875,14 +984,23 @@ class FastStepper:
             raise ValueError(reason)
         self.kind = _problem_kind(problem)
         self.problem = problem
-        self.code, self.hp = _encode_optimizer(optimizer)
+        self.optimizer = optimizer
+        self.rule, self.params = _rule_of(optimizer)
+        self.kernel = step_kernel(self.rule)
+        self.hp = tuple(self.params[h] for h in self.rule.update_hyperparams)
+        # plain SGD: the SGD rule with no momentum and no weight decay is w <- w - lr g
+        self.plain_sgd = (
+            self.rule is SGD
+            and self.params["momentum"] == 0.0
+            and self.params["weight_decay"] == 0.0
+        )
         self.w = np.array(w, dtype=np.float64, order="C")
         n_rep, d = self.w.shape
         n = problem.n_samples
-        fields = [np.array(f, dtype=np.float64, order="C") for f in list(state)[1:]]
-        while len(fields) < 3:
-            fields.append(np.zeros((n_rep, d)))
-        self.s1, self.s2, self.s3 = fields[:3]
+        self.fields = [
+            np.array(np.broadcast_to(getattr(state, f), (n_rep, d)), dtype=np.float64, order="C")
+            for f in self.rule.state
+        ]
         self.count = np.array(state.count, dtype=np.int64)
         self.etas = np.ascontiguousarray(etas, dtype=np.float64)
         self.batch_size = batch_size
@@ -919,8 +1037,7 @@ class FastStepper:
     def _launch(self, row0: int, k0: int, k1: int, active: np.ndarray) -> None:
         """Run updates k0 .. k1 - 1 (rows row0.. of the index block, if any) in one kernel."""
         t0 = time.perf_counter()
-        plain_sgd = self.code == _SGD and self.hp[7] == 0.0 and self.b == 1
-        pairs = plain_sgd and self.model != _TANH_NETWORK
+        pairs = self.plain_sgd and self.b == 1 and self.model != _TANH_NETWORK
         # Dynamic scheduling in chunks of ~1/8 of a thread's share: a thread slowed down by
         # another process no longer holds up the launch.
         tasks = (self.w.shape[0] + 1) // 2 if pairs else self.w.shape[0]
@@ -933,13 +1050,21 @@ class FastStepper:
                     active, _INDICES_PER_FILL,
                 )  # fmt: skip
             else:
-                factors = _step_factors(self.code, self.hp, self.etas[k0:k1], k0)
-                _run(
-                    self.model, self.X, self.y, self.lam, self.n_in, self.width,
-                    self.sampler_code, self.b, self.idx, row0, self.rs, self.perm, self.pos,
-                    factors, self.code, self.hp, self.w, self.count, self.s1, self.s2, self.s3,
-                    active, _steps_per_fill(self.b),
-                )  # fmt: skip
+                factors = _step_factors(self.rule, self.params, self.etas[k0:k1], k0)
+                try:
+                    self.kernel(
+                        self.model, self.X, self.y, self.lam, self.n_in, self.width,
+                        self.sampler_code, self.b, self.idx, row0, self.rs, self.perm,
+                        self.pos, factors, self.w, self.count, active, _steps_per_fill(self.b),
+                        *self.fields, *self.hp,
+                    )  # fmt: skip
+                except TypingError as exc:
+                    raise ValueError(
+                        f"The update rule {self.rule.name!r} of optimizer "
+                        f"{self.optimizer.name!r} cannot be compiled by numba "
+                        f"({' '.join(str(exc).split())[:400]}); write it with the operations "
+                        "convstudy.optim.base lists, or use engine='numpy'."
+                    ) from exc
         self.kernel_seconds += time.perf_counter() - t0
 
     def loss_and_grad_norm_sq(self) -> tuple[np.ndarray, np.ndarray]:
@@ -975,7 +1100,8 @@ class FastStepper:
 
 
 def warm_up() -> float:
-    """Compile (or load from the on-disk cache) the kernels; return the seconds it took.
+    """Compile (or load from the on-disk cache) the kernels of plain SGD, the records and the
+    sampling; return the seconds it took.
 
     Also runs the once-per-process check of the compiled sampling streams.
     """
@@ -984,10 +1110,11 @@ def warm_up() -> float:
     X, y, idx = np.zeros((3, 2)), np.ones(3), np.zeros((1, 1, 1), dtype=np.int32)
     perm, pos = np.zeros((1, 3), np.int32), np.zeros(1, dtype=np.int64)
     count, active = np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.bool_)
-    _run(
+    sgd = get_optimizer("sgd")
+    hp = tuple(sgd.update.params[h] for h in SGD.update_hyperparams)
+    step_kernel(SGD)(
         _LEAST_SQUARES, X, y, 0.0, 0, 0, _REPLACEMENT, 1, idx, 0, rs, perm, pos,
-        np.full((1, 2), 0.1), _SGD, np.zeros(_N_HP), np.zeros((1, 2)), count,
-        np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), active, 1,
+        np.full((1, 1), 0.1), np.zeros((1, 2)), count, active, 1, np.zeros((1, 2)), *hp,
     )  # fmt: skip
     _sgd_pairs(
         _LEAST_SQUARES, X, y, 0.0, _REPLACEMENT, idx, 0, rs, perm, pos, np.full(1, 0.1),
@@ -996,6 +1123,14 @@ def warm_up() -> float:
     _full_loss_grad(_LEAST_SQUARES, X, y, 0.0, 0, 0, np.zeros((1, 2)), np.zeros(1), np.zeros(1))
     compiled_sampling_matches_numpy()
     return time.perf_counter() - t0
+
+
+def kernel_cache_misses() -> int:
+    """How many kernel compilations this process made (numba on-disk cache misses), over the
+    fixed kernels and the rule kernels generated so far."""
+    kernels = [_sgd_pairs, _full_loss_grad, _fill_indices, _shuffle_row, _draw_indices]
+    kernels += list(_KERNELS.values())
+    return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
 
 def threading_layer() -> str:

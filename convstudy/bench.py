@@ -164,7 +164,7 @@ t2 = time.perf_counter()
 seconds = _fast.warm_up()
 print(json.dumps({"import_numba": t1 - t0, "import": t2 - t1, "warm_up": seconds,
                   "layer": _fast.threading_layer(),
-                  "misses": sum(_fast._run.stats.cache_misses.values())}))
+                  "misses": _fast.kernel_cache_misses()}))
 """
 
 _MEMORY = """

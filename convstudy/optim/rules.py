@@ -1,58 +1,42 @@
-r"""Optimizer update rules as pure functions over replicates (torch.optim conventions).
+r"""The built-in update rules, each written once (torch.optim conventions), and their factories.
 
-An optimizer is a pair of pure functions, as in optax (``optax/_src/base.py``)::
-
-    state = opt.init(w)                        # w: (R, d)
-    new_w, new_state = opt.update(g, w, state, lr)
-
-**The (R, d) convention.** Parameters ``w`` and gradients ``g`` are arrays shaped ``(R, d)``: R
-replicates (independent runs, e.g. one per seed) advanced in lockstep, each a point in
-:math:`\mathbb{R}^d`. Every rule is element-wise, so row ``r`` of the result depends only on row
-``r`` of the inputs and of the state. The state is a ``NamedTuple`` whose fields are all numpy
-arrays with leading dimension R (shape ``(R,)`` or ``(R, d)``), so an engine can freeze diverged
-replicates by masking every field with ``np.where`` on the first axis; there is no scalar in a
-state. Branches on values are masks (``np.where``), never Python ``if``.
-
-**Step counting.** Each state holds ``count``, an ``int64`` array of shape ``(R,)`` that
-:func:`init` sets to 0. The first update uses :math:`t = 1` (torch's Adam convention: ``t += 1``
-before the step) and returns ``count == 1``; after k updates ``count == k``. Bias corrections,
-Adagrad's ``lr_decay``, SGD's "first momentum step" and Rprop's step-size initialisation all read
-the count of each replicate, so replicates frozen for a while resume exactly where they stopped.
-
-**Learning rate.** ``lr`` is not a factory argument: it is the value of the learning-rate schedule
-at the current step and is passed to every ``update`` call (:math:`\gamma_t` below). The factories
-take only the other hyper-parameters, keyword-only, with torch's defaults.
-
-**Weight decay** is torch's coupled L2 penalty: when ``weight_decay`` (:math:`\lambda`) is nonzero,
-the gradient is replaced by :math:`g_t + \lambda w_{t-1}` before anything else (not AdamW's
-decoupled decay).
-
-``update`` never modifies its inputs; it returns new arrays (the new state may share unchanged
-field arrays with the old one). Each factory returns an :class:`Optimizer` whose ``hyperparams``
-are its keyword arguments after validation, as plain Python floats and bools, with tuple arguments
-split into scalars (``betas`` -> ``beta1``, ``beta2``; ``etas`` -> ``eta_minus``, ``eta_plus``;
-``step_sizes`` -> ``step_size_min``, ``step_size_max``) so that they fit in one table column each.
+Each rule is a :class:`~convstudy.optim.base.Rule`: a per-coordinate function that the numpy
+path evaluates on whole (R, d) arrays and the compiled path inlines in a generated kernel (see
+:mod:`convstudy.optim.base`). Each factory validates its keyword-only arguments (torch's names
+and defaults) and returns ``RULE.optimizer(name, hyperparams)``; ``hyperparams`` are plain
+Python floats and bools, with tuple arguments split into scalars (``betas`` -> ``beta1``,
+``beta2``; ``etas`` -> ``eta_minus``, ``eta_plus``; ``step_sizes`` -> ``step_size_min``,
+``step_size_max``) so that they fit in one table column each, and
 ``get_optimizer(opt.name, **opt.hyperparams)`` rebuilds the same optimizer.
+
+**Learning rate.** ``lr`` is not a factory argument: it is the value of the learning-rate
+schedule at the current step and is passed to every ``update`` call (:math:`\gamma_t` below).
+
+**Step counting.** The first update of a replicate has :math:`t = 1` (torch's Adam convention)
+and leaves ``count == 1``. Bias corrections, Adagrad's ``lr_decay``, SGD's "first momentum step"
+and Rprop's step-size initialisation read each replicate's own :math:`t`.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import check_array, check_scalar
-from .registry import Registry
+from .._validation import check_scalar
+from .base import Optimizer, Rule, register_optimizer, select
 
 __all__ = [
-    "Optimizer",
     "SgdState",
     "AdagradState",
     "RmspropState",
     "AdamState",
     "RpropState",
+    "SGD",
+    "ADAGRAD",
+    "RMSPROP",
+    "ADAM",
+    "RPROP",
     "sgd",
     "momentum",
     "nesterov",
@@ -61,26 +45,9 @@ __all__ = [
     "adam",
     "amsgrad",
     "rprop",
-    "OPTIMIZERS",
-    "register_optimizer",
-    "get_optimizer",
 ]
 
 _INF = float("inf")
-
-
-class Optimizer(NamedTuple):
-    """An optimizer: a name, its resolved hyper-parameters and two pure functions.
-
-    ``init(w)`` takes the (R, d) starting point and returns the initial state.
-    ``update(g, w, state, lr)`` takes the (R, d) gradient at ``w``, the state and the step's
-    learning rate and returns ``(new_w, new_state)`` without modifying its inputs.
-    """
-
-    name: str
-    hyperparams: dict
-    init: Callable[[np.ndarray], NamedTuple]
-    update: Callable[[np.ndarray, np.ndarray, NamedTuple, float], tuple[np.ndarray, NamedTuple]]
 
 
 class SgdState(NamedTuple):
@@ -177,59 +144,25 @@ def _betas(betas: Any, owner: str) -> tuple[float, float]:
     return b1, b2
 
 
-def _init_w(w: Any, owner: str) -> np.ndarray:
-    # Non-finite starting points are allowed: refusing them is the engine's business.
-    return check_array(w, "w", owner, ndim=2, finite=False)
-
-
-def _step_args(g: Any, w: Any, lr: Any, owner: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Check one update's arguments cheaply (this runs at every step)."""
-    lr = check_scalar(lr, "lr", owner, kind=float, low=0.0, closed="left")
-    g = np.asarray(g)
-    w = np.asarray(w)
-    if w.ndim != 2:
-        raise ValueError(
-            f"The 'w' parameter of {owner} must have 2 dimension(s). "
-            f"Got an array of shape {w.shape} instead."
-        )
-    if g.shape != w.shape:
-        raise ValueError(
-            f"The 'g' parameter of {owner} must have the shape of w, {w.shape}. "
-            f"Got shape {g.shape} instead."
-        )
-    return g, w, lr
-
-
-def _zero_count(w: np.ndarray) -> np.ndarray:
-    return np.zeros(w.shape[0], dtype=np.int64)
-
-
 # ---- SGD, heavy ball, Nesterov -----------------------------------------------------------------
-def _make_sgd(
-    name: str, mu: float, tau: float, use_nesterov: bool, wd: float, hyperparams: dict
-) -> Optimizer:
-    owner = f"{name}.update"
+def _sgd_update(g, w, t, lr, momentum_buffer, momentum, dampening, nesterov, weight_decay):
+    """One coordinate of :func:`sgd` (the math is in its docstring)."""
+    if weight_decay != 0.0:
+        g = g + weight_decay * w
+    if momentum == 0.0:
+        return w - lr * g, momentum_buffer
+    # torch: the buffer starts at g itself (no dampening on the first step).
+    buf = select(t == 1, g, momentum * momentum_buffer + (1.0 - dampening) * g)
+    direction = g + momentum * buf if nesterov else buf
+    return w - lr * direction, buf
 
-    def init(w: np.ndarray) -> SgdState:
-        w = _init_w(w, f"{name}.init")
-        return SgdState(count=_zero_count(w), momentum_buffer=np.zeros_like(w))
 
-    def update(
-        g: np.ndarray, w: np.ndarray, state: SgdState, lr: float
-    ) -> tuple[np.ndarray, SgdState]:
-        g, w, lr = _step_args(g, w, lr, owner)
-        if wd != 0.0:
-            g = g + wd * w
-        if mu == 0.0:
-            direction, buf = g, state.momentum_buffer
-        else:
-            first = (state.count == 0)[:, None]
-            # torch: the buffer starts at g itself (no dampening on the first step).
-            buf = np.where(first, g, mu * state.momentum_buffer + (1.0 - tau) * g)
-            direction = g + mu * buf if use_nesterov else buf
-        return w - lr * direction, SgdState(count=state.count + 1, momentum_buffer=buf)
-
-    return Optimizer(name=name, hyperparams=hyperparams, init=init, update=update)
+SGD = Rule(
+    _sgd_update,
+    state=("momentum_buffer",),
+    hyperparams=("momentum", "dampening", "nesterov", "weight_decay"),
+    state_type=SgdState,
+)
 
 
 def sgd(
@@ -288,7 +221,7 @@ def sgd(
             f"Got nesterov=True with momentum={mu!r} and dampening={tau!r} instead."
         )
     hp = {"momentum": mu, "dampening": tau, "nesterov": use_nesterov, "weight_decay": wd}
-    return _make_sgd("sgd", mu, tau, use_nesterov, wd, hp)
+    return SGD.optimizer("sgd", hp)
 
 
 def momentum(
@@ -318,7 +251,7 @@ def momentum(
     tau = _real(dampening, "dampening", owner, 0.0, 1.0, "both")
     wd = _nonneg(weight_decay, "weight_decay", owner)
     hp = {"momentum": mu, "dampening": tau, "weight_decay": wd}
-    return _make_sgd("momentum", mu, tau, False, wd, hp)
+    return SGD.optimizer("momentum", hp, fixed={"nesterov": False})
 
 
 def nesterov(*, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
@@ -346,10 +279,34 @@ def nesterov(*, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
     mu = _positive(momentum, "momentum", owner)
     wd = _nonneg(weight_decay, "weight_decay", owner)
     hp = {"momentum": mu, "weight_decay": wd}
-    return _make_sgd("nesterov", mu, 0.0, True, wd, hp)
+    return SGD.optimizer("nesterov", hp, fixed={"dampening": 0.0, "nesterov": True})
 
 
 # ---- Adagrad -----------------------------------------------------------------------------------
+def _adagrad_factors(t, lr, lr_decay):
+    """Adagrad's decayed learning rate at step t."""
+    return (lr / (1.0 + (t - 1) * lr_decay),)
+
+
+def _adagrad_update(g, w, t, clr, sum, eps, weight_decay):
+    """One coordinate of :func:`adagrad`; ``clr`` is the decayed learning rate and ``sum``
+    the accumulator (torch's state name)."""
+    if weight_decay != 0.0:
+        g = g + weight_decay * w
+    s = sum + g * g
+    return w - clr * g / (np.sqrt(s) + eps), s
+
+
+ADAGRAD = Rule(
+    _adagrad_update,
+    state=("sum",),
+    hyperparams=("lr_decay", "initial_accumulator_value", "eps", "weight_decay"),
+    step_factors=_adagrad_factors,
+    initial={"sum": "initial_accumulator_value"},
+    state_type=AdagradState,
+)
+
+
 def adagrad(
     *,
     lr_decay: float = 0.0,
@@ -390,28 +347,38 @@ def adagrad(
     eps = _positive(eps, "eps", owner)
     wd = _nonneg(weight_decay, "weight_decay", owner)
     hp = {"lr_decay": eta, "initial_accumulator_value": s0, "eps": eps, "weight_decay": wd}
-    up_owner = "adagrad.update"
-
-    def init(w: np.ndarray) -> AdagradState:
-        w = _init_w(w, "adagrad.init")
-        return AdagradState(count=_zero_count(w), sum=np.full_like(w, s0))
-
-    def update(
-        g: np.ndarray, w: np.ndarray, state: AdagradState, lr: float
-    ) -> tuple[np.ndarray, AdagradState]:
-        g, w, lr = _step_args(g, w, lr, up_owner)
-        if wd != 0.0:
-            g = g + wd * w
-        count = state.count + 1
-        clr = lr / (1.0 + (count - 1) * eta)
-        s = state.sum + g * g
-        new_w = w - clr[:, None] * g / (np.sqrt(s) + eps)
-        return new_w, AdagradState(count=count, sum=s)
-
-    return Optimizer(name="adagrad", hyperparams=hp, init=init, update=update)
+    return ADAGRAD.optimizer("adagrad", hp)
 
 
 # ---- RMSprop -----------------------------------------------------------------------------------
+def _rmsprop_update(
+    g, w, t, lr, square_avg, grad_avg, momentum_buffer, alpha, eps, momentum, centered,
+    weight_decay,
+):  # fmt: skip
+    """One coordinate of :func:`rmsprop` (the math is in its docstring)."""
+    if weight_decay != 0.0:
+        g = g + weight_decay * w
+    v = alpha * square_avg + (1.0 - alpha) * (g * g)
+    gbar = grad_avg
+    if centered:
+        gbar = alpha * gbar + (1.0 - alpha) * g
+        denom = np.sqrt(np.maximum(v - gbar * gbar, 0.0)) + eps
+    else:
+        denom = np.sqrt(v) + eps
+    if momentum > 0.0:
+        buf = momentum * momentum_buffer + g / denom
+        return w - lr * buf, v, gbar, buf
+    return w - lr * (g / denom), v, gbar, momentum_buffer
+
+
+RMSPROP = Rule(
+    _rmsprop_update,
+    state=("square_avg", "grad_avg", "momentum_buffer"),
+    hyperparams=("alpha", "eps", "momentum", "centered", "weight_decay"),
+    state_type=RmspropState,
+)
+
+
 def rmsprop(
     *,
     alpha: float = 0.99,
@@ -465,95 +432,54 @@ def rmsprop(
     is_centered = _flag(centered, "centered", owner)
     wd = _nonneg(weight_decay, "weight_decay", owner)
     hp = {"alpha": a, "eps": eps, "momentum": mu, "centered": is_centered, "weight_decay": wd}
-    up_owner = "rmsprop.update"
-
-    def init(w: np.ndarray) -> RmspropState:
-        w = _init_w(w, "rmsprop.init")
-        return RmspropState(
-            count=_zero_count(w),
-            square_avg=np.zeros_like(w),
-            grad_avg=np.zeros_like(w),
-            momentum_buffer=np.zeros_like(w),
-        )
-
-    def update(
-        g: np.ndarray, w: np.ndarray, state: RmspropState, lr: float
-    ) -> tuple[np.ndarray, RmspropState]:
-        g, w, lr = _step_args(g, w, lr, up_owner)
-        if wd != 0.0:
-            g = g + wd * w
-        v = a * state.square_avg + (1.0 - a) * (g * g)
-        gbar = state.grad_avg
-        if is_centered:
-            gbar = a * gbar + (1.0 - a) * g
-            denom = np.sqrt(np.maximum(v - gbar * gbar, 0.0)) + eps
-        else:
-            denom = np.sqrt(v) + eps
-        buf = state.momentum_buffer
-        if mu > 0.0:
-            buf = mu * buf + g / denom
-            new_w = w - lr * buf
-        else:
-            new_w = w - lr * (g / denom)
-        new_state = RmspropState(
-            count=state.count + 1, square_avg=v, grad_avg=gbar, momentum_buffer=buf
-        )
-        return new_w, new_state
-
-    return Optimizer(name="rmsprop", hyperparams=hp, init=init, update=update)
+    return RMSPROP.optimizer("rmsprop", hp)
 
 
 # ---- Adam and AMSGrad --------------------------------------------------------------------------
-def _make_adam(
-    name: str, betas: Any, eps: Any, use_amsgrad: Any, weight_decay: Any, bias_correction: Any
-) -> Optimizer:
-    b1, b2 = _betas(betas, name)
-    eps = _positive(eps, "eps", name)
-    wd = _nonneg(weight_decay, "weight_decay", name)
-    correct = _flag(bias_correction, "bias_correction", name)
-    hp: dict = {"beta1": b1, "beta2": b2, "eps": eps}
-    if name == "adam":
-        use_amsgrad = _flag(use_amsgrad, "amsgrad", name)
-        hp["amsgrad"] = use_amsgrad
-    hp.update(weight_decay=wd, bias_correction=correct)
-    up_owner = f"{name}.update"
+def _adam_factors(t, lr, beta1, beta2, bias_correction):
+    """(step, c2): lr / (1 - beta1^t) and sqrt(1 - beta2^t), or (lr, 1) without correction."""
+    if bias_correction:
+        return lr / (1.0 - np.power(beta1, t)), np.sqrt(1.0 - np.power(beta2, t))
+    return lr, 1.0
 
-    def init(w: np.ndarray) -> AdamState:
-        w = _init_w(w, f"{name}.init")
-        return AdamState(
-            count=_zero_count(w),
-            exp_avg=np.zeros_like(w),
-            exp_avg_sq=np.zeros_like(w),
-            max_exp_avg_sq=np.zeros_like(w),
-        )
 
-    def update(
-        g: np.ndarray, w: np.ndarray, state: AdamState, lr: float
-    ) -> tuple[np.ndarray, AdamState]:
-        g, w, lr = _step_args(g, w, lr, up_owner)
-        if wd != 0.0:
-            g = g + wd * w
-        count = state.count + 1
-        m = b1 * state.exp_avg + (1.0 - b1) * g
-        v = b2 * state.exp_avg_sq + (1.0 - b2) * (g * g)
-        vmax = state.max_exp_avg_sq
-        if use_amsgrad:
-            # torch: the max is taken over the *uncorrected* v, then divided by 1 - b2^t.
-            vmax = np.maximum(vmax, v)
-            second = vmax
-        else:
-            second = v
-        if correct:
-            bc1 = 1.0 - np.power(b1, count)
-            bc2_sqrt = np.sqrt(1.0 - np.power(b2, count))
-            denom = np.sqrt(second) / bc2_sqrt[:, None] + eps
-            new_w = w - (lr / bc1)[:, None] * (m / denom)
-        else:
-            new_w = w - lr * (m / (np.sqrt(second) + eps))
-        new_state = AdamState(count=count, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=vmax)
-        return new_w, new_state
+def _adam_update(
+    g, w, t, step, c2, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, eps, amsgrad,
+    weight_decay,
+):  # fmt: skip
+    """One coordinate of :func:`adam`; ``step`` and ``c2`` are the bias corrections (division
+    by ``c2 = 1`` without correction is exact)."""
+    if weight_decay != 0.0:
+        g = g + weight_decay * w
+    m = beta1 * exp_avg + (1.0 - beta1) * g
+    v = beta2 * exp_avg_sq + (1.0 - beta2) * (g * g)
+    if amsgrad:
+        # torch: the max is taken over the *uncorrected* v, then divided by 1 - b2^t.
+        vmax = np.maximum(max_exp_avg_sq, v)
+        return w - step * (m / (np.sqrt(vmax) / c2 + eps)), m, v, vmax
+    return w - step * (m / (np.sqrt(v) / c2 + eps)), m, v, max_exp_avg_sq
 
-    return Optimizer(name=name, hyperparams=hp, init=init, update=update)
+
+ADAM = Rule(
+    _adam_update,
+    state=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    hyperparams=("beta1", "beta2", "eps", "amsgrad", "weight_decay", "bias_correction"),
+    step_factors=_adam_factors,
+    state_type=AdamState,
+)
+
+
+def _adam_hyperparams(
+    owner: str, betas: Any, eps: Any, weight_decay: Any, bias_correction: Any
+) -> dict:
+    b1, b2 = _betas(betas, owner)
+    return {
+        "beta1": b1,
+        "beta2": b2,
+        "eps": _positive(eps, "eps", owner),
+        "weight_decay": _nonneg(weight_decay, "weight_decay", owner),
+        "bias_correction": _flag(bias_correction, "bias_correction", owner),
+    }
 
 
 def adam(
@@ -610,7 +536,9 @@ def adam(
       thing. optax also offers ``eps_root`` inside the square root (0 by default). For AMSGrad,
       see :func:`amsgrad`.
     """
-    return _make_adam("adam", betas, eps, amsgrad, weight_decay, bias_correction)
+    hp = _adam_hyperparams("adam", betas, eps, weight_decay, bias_correction)
+    hp["amsgrad"] = _flag(amsgrad, "amsgrad", "adam")
+    return ADAM.optimizer("adam", hp)
 
 
 def amsgrad(
@@ -644,10 +572,29 @@ def amsgrad(
       :math:`\hat v_t = v_t / (1 - \beta_2^t)`, which differs from torch whenever the max is
       attained at an earlier step.
     """
-    return _make_adam("amsgrad", betas, eps, True, weight_decay, bias_correction)
+    hp = _adam_hyperparams("amsgrad", betas, eps, weight_decay, bias_correction)
+    return ADAM.optimizer("amsgrad", hp, fixed={"amsgrad": True})
 
 
 # ---- Rprop -------------------------------------------------------------------------------------
+def _rprop_update(g, w, t, lr, prev, step_size, eta_minus, eta_plus, step_size_min, step_size_max):
+    """One coordinate of :func:`rprop` (the math is in its docstring)."""
+    step = select(t == 1, lr, step_size)
+    s = np.sign(g * prev)
+    factor = select(s > 0, eta_plus, select(s < 0, eta_minus, 1.0))
+    step = np.minimum(np.maximum(step * factor, step_size_min), step_size_max)
+    g_eff = select(s < 0, 0.0, g)
+    return w - step * np.sign(g_eff), g_eff, step
+
+
+RPROP = Rule(
+    _rprop_update,
+    state=("prev", "step_size"),
+    hyperparams=("eta_minus", "eta_plus", "step_size_min", "step_size_max"),
+    state_type=RpropState,
+)
+
+
 def rprop(
     *,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -707,64 +654,8 @@ def rprop(
         "step_size_min": smin,
         "step_size_max": smax,
     }
-    up_owner = "rprop.update"
-
-    def init(w: np.ndarray) -> RpropState:
-        w = _init_w(w, "rprop.init")
-        return RpropState(count=_zero_count(w), prev=np.zeros_like(w), step_size=np.zeros_like(w))
-
-    def update(
-        g: np.ndarray, w: np.ndarray, state: RpropState, lr: float
-    ) -> tuple[np.ndarray, RpropState]:
-        g, w, lr = _step_args(g, w, lr, up_owner)
-        first = (state.count == 0)[:, None]
-        step = np.where(first, lr, state.step_size)
-        s = np.sign(g * state.prev)
-        factor = np.where(s > 0, eta_plus, np.where(s < 0, eta_minus, 1.0))
-        step = np.clip(step * factor, smin, smax)
-        g_eff = np.where(s < 0, 0.0, g)
-        new_w = w - step * np.sign(g_eff)
-        return new_w, RpropState(count=state.count + 1, prev=g_eff, step_size=step)
-
-    return Optimizer(name="rprop", hyperparams=hp, init=init, update=update)
+    return RPROP.optimizer("rprop", hp)
 
 
-# ---- registry ----------------------------------------------------------------------------------
-OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer", "get_optimizer")
-register_optimizer = OPTIMIZERS.register
 for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, rprop):
     register_optimizer(_factory.__name__, _factory)
-
-# Tuple arguments and the scalar names they are split into in ``Optimizer.hyperparams``.
-_SPLIT = {
-    "betas": ("beta1", "beta2"),
-    "etas": ("eta_minus", "eta_plus"),
-    "step_sizes": ("step_size_min", "step_size_max"),
-}
-
-
-def get_optimizer(name: str, **hyperparams: Any) -> Optimizer:
-    """Build the optimizer registered as ``name`` (or named by an import path
-    ``"module:factory"``) with the given keyword hyper-parameters.
-
-    Besides each factory's own keywords, the split scalar names used in
-    ``Optimizer.hyperparams`` are accepted (``beta1``/``beta2`` for ``betas``,
-    ``eta_minus``/``eta_plus`` for ``etas``, ``step_size_min``/``step_size_max`` for
-    ``step_sizes``; a missing half takes the factory default), so
-    ``get_optimizer(opt.name, **opt.hyperparams)`` rebuilds ``opt``.
-    """
-    factory = OPTIMIZERS.get(name)
-    params = inspect.signature(factory).parameters
-    kwargs = dict(hyperparams)
-    for packed, (first, second) in _SPLIT.items():
-        if packed not in params or (first not in kwargs and second not in kwargs):
-            continue
-        if packed in kwargs:
-            raise ValueError(
-                f"The {packed!r} parameter of get_optimizer cannot be combined with "
-                f"{first!r}/{second!r}. Got {packed}={kwargs[packed]!r} and "
-                f"{first}={kwargs.get(first)!r}, {second}={kwargs.get(second)!r} instead."
-            )
-        default = params[packed].default
-        kwargs[packed] = (kwargs.pop(first, default[0]), kwargs.pop(second, default[1]))
-    return factory(**kwargs)
