@@ -161,3 +161,9 @@ def add_reference_line(
     ax.plot(x, y, color=color, ls=ls, lw=1.2, label=label)
     ax.legend(fontsize="small", title_fontsize="small")
     return ax
+
+
+def small_legend(ax, title: str | None = None, **kwargs):
+    """The axis legend in x-small type (figures with many entries), with an optional title;
+    ``kwargs`` go to ``ax.legend`` (e.g. ``loc``)."""
+    return ax.legend(fontsize="x-small", title=title, title_fontsize="x-small", **kwargs)

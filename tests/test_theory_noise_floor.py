@@ -18,7 +18,13 @@ from convstudy.engine import simulate
 from convstudy.problems import LeastSquares, get_problem
 from convstudy.schedules import constant, inverse_time
 from convstudy.stats.curves import time_average
-from convstudy.theory.noise_floor import LeastSquaresSGDMoments
+from convstudy.theory.noise_floor import (
+    LeastSquaresSGDMoments,
+    expected_suboptimality_curve,
+    inverse_time_offset,
+    sgd_moments,
+    step_size_sums,
+)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +157,27 @@ def test_constant_schedule_floor_matches_simulation_plateau():
     levels = time_average(runs, 1500)["value"].to_numpy()
     se = levels.std(ddof=1) / np.sqrt(levels.size)
     assert abs(levels.mean() - moments.stationary_suboptimality(eta)) < 4 * se
+
+
+def test_expected_curve_from_the_default_start_uses_cached_moments(scalar_problem):
+    assert sgd_moments(scalar_problem) is sgd_moments(scalar_problem)
+    etas = inverse_time(0.3, k0=5.0)(np.arange(40))
+    e0 = scalar_problem.initial_point() - scalar_problem.w_star
+    direct = LeastSquaresSGDMoments.from_problem(scalar_problem).expected_suboptimality(etas, e0)
+    np.testing.assert_allclose(expected_suboptimality_curve(scalar_problem, etas), direct)
+    w0 = scalar_problem.w_star + 1.0  # e0 = 1: f(w0) - f* = H / 2 at k = 0
+    h = np.mean(scalar_problem.X[:, 0] ** 2) + scalar_problem.lam
+    start = expected_suboptimality_curve(scalar_problem, etas, [0], w0=w0)[0]
+    assert start == pytest.approx(h / 2)
+
+
+def test_inverse_time_offset_and_step_size_sums():
+    k0 = inverse_time_offset(0.004, 1.0, 2.0)
+    assert k0 == pytest.approx(500.0)
+    etas = inverse_time(0.004, k0=k0)(np.arange(10**5))
+    assert etas[0] * k0 * 1.0 == pytest.approx(2.0)  # beta mu = eta0 k0 mu
+    s1, s2 = step_size_sums(etas)
+    np.testing.assert_allclose([s1[-1], s2[-1]], [etas.sum(), (etas**2).sum()])
+    assert s1[-1] > 10 * s1[999] / 3 and s2[-1] < 1.01 * 2.0**2 / k0  # sum eta^2 <= beta^2 / k0
+    with pytest.raises(ValueError, match="eta0"):
+        inverse_time_offset(-1.0, 1.0)

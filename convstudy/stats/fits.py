@@ -468,3 +468,22 @@ def fit_inverse_time_model(steps, curves, k0: float, *, k_min: float = 0.0) -> n
     if good.any():
         out[good] = np.linalg.solve(AtA[good], Atb[good][:, :, None])[:, :, 0]
     return out
+
+
+def slope_difference(first: SlopeFit, second: SlopeFit, *, level: float = 0.95) -> Estimate:
+    """slope(first) - slope(second) of two independent fits, with a normal interval.
+
+    The half-width is z_{(1+level)/2} sqrt(se_1^2 + se_2^2) from the two bootstrap standard
+    errors (independent replicates, so the variances add); ``n`` is the smaller of the two n.
+    E.g. the rate of random reshuffling against sampling with replacement at epoch ends.
+    """
+    from scipy import stats
+
+    level = check_scalar(level, "level", "slope_difference", low=0.0, high=1.0)
+    diff = first.estimate.value - second.estimate.value
+    half = float(stats.norm.ppf(0.5 + level / 2)) * float(np.hypot(first.se, second.se))
+    n = min(first.estimate.n, second.estimate.n)
+    return Estimate(float(diff), diff - half, diff + half, n, "normal, from bootstrap SEs", level)
+
+
+__all__ += ["slope_difference"]

@@ -6,12 +6,16 @@ eta (Bottou, Curtis & Nocedal 2018, Thm 4.6: the bound eta L M / (2 c mu) is pro
 minibatches drawn with replacement on a least-squares problem: the expected suboptimality curve
 under any schedule, the stationary noise floor for a constant step, its first-order
 approximation eta tr(Sigma) / (4 b), and the largest step for which the second moment stays
-bounded. Measuring a plateau from runs is :func:`convstudy.stats.curves.time_average` and
-:func:`convstudy.stats.fits.fit_power_law`.
+bounded. :func:`sgd_moments` caches it per problem and :func:`expected_suboptimality_curve`
+gives the exact curve of a schedule from a starting point. Schedules of eta_k:
+:func:`inverse_time_offset` (the k0 of eta_k = beta / (k0 + k) for a chosen beta mu) and
+:func:`step_size_sums` (the Robbins-Monro partial sums). Measuring a plateau from runs is
+:func:`convstudy.stats.curves.time_average` and :func:`convstudy.stats.fits.fit_power_law`.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +23,13 @@ import numpy as np
 from .._validation import check_array, check_scalar
 from ..problems.linear import LeastSquares
 
-__all__ = ["LeastSquaresSGDMoments"]
+__all__ = [
+    "LeastSquaresSGDMoments",
+    "sgd_moments",
+    "expected_suboptimality_curve",
+    "inverse_time_offset",
+    "step_size_sums",
+]
 
 
 def _symmetric_basis(d: int) -> np.ndarray:
@@ -179,3 +189,46 @@ class LeastSquaresSGDMoments:
             else:
                 hi = mid
         return lo
+
+
+@functools.lru_cache(maxsize=16)
+def sgd_moments(problem: LeastSquares, batch_size: int = 1) -> LeastSquaresSGDMoments:
+    """:meth:`LeastSquaresSGDMoments.from_problem`, cached per problem object (O(N d^4) once)."""
+    return LeastSquaresSGDMoments.from_problem(problem, batch_size)
+
+
+def expected_suboptimality_curve(
+    problem: LeastSquares, etas, steps=None, *, w0=None, batch_size: int = 1
+) -> np.ndarray:
+    """Exact E[f(w_k)] - f* at ``steps`` of SGD with replacement, steps ``etas``, from ``w0``.
+
+    ``w0`` defaults to ``problem.initial_point()`` (the engine's default start); the moment
+    recursion is :meth:`LeastSquaresSGDMoments.expected_suboptimality` of :func:`sgd_moments`.
+    """
+    start = problem.initial_point() if w0 is None else np.asarray(w0, dtype=float)
+    moments = sgd_moments(problem, batch_size)
+    return moments.expected_suboptimality(etas, start - problem.w_star, steps)
+
+
+def inverse_time_offset(eta0: float, mu: float, beta_mu: float = 2.0) -> float:
+    """The k0 for which eta_k = eta0 k0 / (k0 + k) = beta / (k0 + k) has beta mu = ``beta_mu``.
+
+    Bottou, Curtis & Nocedal (2018), Thm 4.7: with eta_k = beta / (gamma + k) and beta > 1/mu,
+    E[f(w_k)] - f* = O(1/k); with beta mu < 1/2 the rate degrades to k^(-2 beta mu)
+    (Nemirovski, Juditsky, Lan & Shapiro 2009, Sec. 1). k0 = beta_mu / (mu eta0).
+    """
+    owner = "inverse_time_offset"
+    eta0 = check_scalar(eta0, "eta0", owner, low=0.0)
+    mu = check_scalar(mu, "mu", owner, low=0.0)
+    return check_scalar(beta_mu, "beta_mu", owner, low=0.0) / (mu * eta0)
+
+
+def step_size_sums(etas) -> tuple[np.ndarray, np.ndarray]:
+    """Partial sums (S1_k, S2_k) = (sum_{j<=k} eta_j, sum_{j<=k} eta_j^2) of a step sequence.
+
+    Robbins & Monro (1951): SGD converges with S1 -> inf (the steps reach any distance) and S2
+    bounded (the injected noise has finite total variance); a constant step has S2 -> inf (a
+    noise floor), a summable one (exponential, step decay, cosine) a bounded S1 (it stops).
+    """
+    etas = check_array(etas, "etas", "step_size_sums", ndim=1)
+    return np.cumsum(etas), np.cumsum(etas**2)
