@@ -167,3 +167,51 @@ def small_legend(ax, title: str | None = None, **kwargs):
     """The axis legend in x-small type (figures with many entries), with an optional title;
     ``kwargs`` go to ``ax.legend`` (e.g. ``loc``)."""
     return ax.legend(fontsize="x-small", title=title, title_fontsize="x-small", **kwargs)
+
+
+def plot_function_1d(
+    ax,
+    f,
+    x: Sequence[float],
+    *,
+    points: Sequence[tuple[str, float, str]] = (),
+    ylim=None,
+    xlabel: str = "w",
+    ylabel: str = "f(w)",
+    title: str = "",
+):
+    """A one-dimensional objective f over the grid ``x``, with dashed lines at named points.
+
+    ``points`` holds ``(name, x, color)`` triples (minima, maxima, a starting point), each
+    labelled ``"name x"`` in the legend.
+    """
+    x = np.asarray(x, dtype=float)
+    ax.plot(x, f(x), color="black", lw=1.4)
+    for name, xv, color in points:
+        ax.axvline(xv, color=color, ls="--", lw=1, label=f"{name} {xv:.2f}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title, fontsize="small")
+    if points:
+        ax.legend(fontsize="x-small")
+    return ax
+
+
+def add_estimate_point(
+    ax,
+    x: float,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    label: str,
+    marker: str = "s",
+    color: str = "black",
+):
+    """One estimate with its asymmetric CI as a lone marker (a baseline beside a sweep)."""
+    err = [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+    ax.errorbar([x], [value], yerr=err, fmt=marker, color=color, capsize=3, label=label)
+    return ax

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from .._validation import check_option, check_scalar
@@ -73,4 +74,50 @@ def proportion_difference_ci(
         min(n1, n2),
         "Newcombe hybrid score",
         level,
+    )
+
+
+def proportions_by(
+    frame: pd.DataFrame,
+    outcome: str,
+    by: list[str],
+    *,
+    reference: dict | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The share of rows whose boolean column ``outcome`` is True, per group of ``by``.
+
+    Columns: ``by..., successes, trials, value, ci_low, ci_high`` with Wilson score intervals
+    (:func:`proportion_ci`), groups sorted. With ``reference`` (the ``by`` values of one group,
+    e.g. ``{"method": "gd"}``) also ``minus_reference, minus_reference_low,
+    minus_reference_high``: each group's share minus the reference's, with Newcombe's interval
+    (:func:`proportion_difference_ci`). A missing outcome must be decided by the caller (e.g. a
+    diverged replicate counted as a failure) before this is called.
+    """
+    counts = frame.groupby(list(by), sort=True)[outcome].agg(successes="sum", trials="size")
+    table = counts.reset_index().assign(successes=lambda t: t["successes"].astype(int))
+    k, n = table["successes"].tolist(), table["trials"].tolist()
+    cis = [proportion_ci(k_i, n_i, level=level) for k_i, n_i in zip(k, n)]
+    table = table.assign(
+        value=[c.value for c in cis],
+        ci_low=[c.ci_low for c in cis],
+        ci_high=[c.ci_high for c in cis],
+    )
+    if reference is None:
+        return table
+    match = np.logical_and.reduce([table[key] == v for key, v in reference.items()])
+    if match.sum() != 1:
+        raise ValueError(
+            f"The 'reference' parameter of proportions_by must name one group of {list(by)}. "
+            f"Got {reference!r}, which matches {int(match.sum())}."
+        )
+    ref = table[match].iloc[0]
+    k_ref, n_ref = int(ref["successes"]), int(ref["trials"])
+    diffs = [
+        proportion_difference_ci(k_i, n_i, k_ref, n_ref, level=level) for k_i, n_i in zip(k, n)
+    ]
+    return table.assign(
+        minus_reference=[d.value for d in diffs],
+        minus_reference_low=[d.ci_low for d in diffs],
+        minus_reference_high=[d.ci_high for d in diffs],
     )
