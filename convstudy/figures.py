@@ -215,3 +215,67 @@ def add_estimate_point(
     err = [[max(value - low, 0.0)], [max(high - value, 0.0)]]
     ax.errorbar([x], [value], yerr=err, fmt=marker, color=color, capsize=3, label=label)
     return ax
+
+
+def plot_estimates_and_predictions(
+    ax,
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    predicted: str,
+    hue: str,
+    low: str = "ci_low",
+    high: str = "ci_high",
+    prediction_label: str = "prediction",
+    logx: bool = False,
+    logy: bool = False,
+    palette: str = "deep",
+):
+    """Measured estimates with CI bars (markers) and the theory's prediction (a dashed line in
+    the same colour), one pair per ``hue`` level, both in the legend.
+
+    On a log y axis a CI reaching 0 or below is drawn down to estimate/10 (so it stays visible);
+    say so in the caption. Returns ``ax``.
+    """
+    levels = list(dict.fromkeys(table[hue]))
+    for level, color in zip(levels, sns.color_palette(palette, len(levels))):
+        part = table[table[hue] == level]
+        yv, lo = part[y].to_numpy(float), part[low].to_numpy(float)
+        if logy:
+            lo = np.where(lo > 0, lo, yv / 10)
+        err = np.maximum(np.vstack([yv - lo, part[high].to_numpy(float) - yv]), 0)
+        ax.errorbar(part[x], yv, yerr=np.nan_to_num(err), fmt="o", color=color, ms=4, capsize=2,
+                    lw=1, label=str(level))  # fmt: skip
+        ax.plot(part[x], part[predicted], color=color, ls="--", lw=1.2,
+                label=f"{level}: {prediction_label}")  # fmt: skip
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    return ax
+
+
+def plot_paths_on_quadratic(axes, paths: dict, curvatures: tuple[float, float]):
+    """Iterate paths (u, v) on the contours of f = (a u^2 + b v^2) / 2, one axis per path.
+
+    ``paths`` maps a title to (u, v) coordinates of the iterates in the Hessian's eigenbasis
+    centred at the minimiser (drawn as a star); ``curvatures`` = (a, b). All axes share the
+    window, which spans the paths' reach (the positive flat side only to half of it).
+    """
+    a, b = curvatures
+    reach = (
+        1.1 * np.nanmax([np.abs(np.r_[u]).max() for u, _ in paths.values()]),
+        1.1 * np.nanmax([np.abs(np.r_[v]).max() for _, v in paths.values()]),
+    )
+    U, V = np.meshgrid(
+        np.linspace(-reach[0], 0.5 * reach[0], 200), np.linspace(-reach[1], reach[1], 200)
+    )
+    levels = np.geomspace(0.01, 0.5 * b * reach[1] ** 2, 14)
+    for ax, (title, (u, v)), color in zip(axes, paths.items(), sns.color_palette("deep")):
+        ax.contour(U, V, 0.5 * (a * U**2 + b * V**2), levels=levels, colors="0.75", linewidths=0.7)
+        ax.plot(u, v, "o-", color=color, ms=2.5, lw=1)
+        ax.plot([0], [0], marker="*", color="k", ms=9)
+        ax.set(xlim=(U.min(), U.max()), ylim=(V.min(), V.max()))
+        ax.set_title(title, fontsize="small")
+    return axes

@@ -105,3 +105,19 @@ def test_validation_messages_name_the_argument():
         variance_of_sample_mean(-1.0, 2)
     with pytest.raises(ValueError, match="'values'.*empty"):
         population_variance([])
+
+
+def test_per_sample_values_are_the_problems_per_sample_losses_and_gradients():
+    """Brute force over the samples: tr Cov of one sample's gradient, and the mean of div_i is f."""
+    from convstudy.problems import get_problem
+    from convstudy.theory.sampling_variance import per_sample_values
+
+    problem = get_problem("quadratic", dim=3, condition_number=5.0, noise=1.0, n_samples=40)
+    w = problem.w_star + 0.1
+    div, grads = per_sample_values(problem, w)
+    G = np.array([problem.sample_grads(w[None], np.array([[i]]))[0, 0] for i in range(40)])
+    np.testing.assert_allclose(grads, G, rtol=1e-12)
+    assert div.mean() == pytest.approx(problem.loss(w[None])[0])
+    assert population_total_variance(grads) == pytest.approx(np.trace(np.cov(G.T, ddof=0)))
+    with pytest.raises(ValueError, match="'w' parameter of per_sample_values"):
+        per_sample_values(problem, np.ones((2, 3)))

@@ -487,3 +487,46 @@ def slope_difference(first: SlopeFit, second: SlopeFit, *, level: float = 0.95) 
 
 
 __all__ += ["slope_difference"]
+
+
+def fit_trends(
+    frame: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    by: Sequence[str],
+    seed: int,
+    name: str = "trend",
+    statistic: Callable[..., np.ndarray] = np.mean,
+    log_x: bool = True,
+    log_y: bool = True,
+    n_boot: int = 2000,
+) -> pd.DataFrame:
+    """:func:`fit_trend` for every group of ``by`` in a tidy frame of replicate values.
+
+    Within a group, the rows of each ``x`` value are one condition's replicate values of ``y``
+    (e.g. hitting times, +inf when censored); the slope of g(statistic) against h(x) gets a
+    percentile bootstrap CI, seeded by ``derived_seed(seed, name, *group key as text)``. Columns:
+    ``by..., slope, ci_low, ci_high, n`` (fewest replicates of a condition), ``{x}_min``,
+    ``{x}_max`` and ``n_nonfinite`` (values of ``y`` that are not finite), in group order.
+    """
+    from .estimate import derived_seed
+
+    rows = []
+    for key, part in frame.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        xs, samples = zip(*((v, g[y].to_numpy(float)) for v, g in part.groupby(x)))
+        tags = [f"{k:g}" if isinstance(k, float) else str(k) for k in key]
+        fit = fit_trend(
+            xs, list(samples), seed=derived_seed(seed, name, *tags), statistic=statistic,
+            log_x=log_x, log_y=log_y, n_boot=n_boot,
+        ).estimate  # fmt: skip
+        rows.append({
+            **dict(zip(by, key)), "slope": fit.value, "ci_low": fit.ci_low, "ci_high": fit.ci_high,
+            "n": fit.n, f"{x}_min": min(xs), f"{x}_max": max(xs),
+            "n_nonfinite": int((~np.isfinite(part[y].to_numpy(float))).sum()),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+__all__ += ["fit_trends"]

@@ -32,6 +32,7 @@ __all__ = [
     "population_total_variance",
     "finite_population_correction",
     "variance_of_sample_mean",
+    "per_sample_values",
 ]
 
 
@@ -114,3 +115,16 @@ def variance_of_sample_mean(
         out = finite_population_correction(population_size, b) * var / b
     out = np.asarray(out, dtype=float)
     return float(out) if out.ndim == 0 else out
+
+
+def per_sample_values(problem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The finite population of a finite-sum problem at w: div_i(w) (N,) and grad div_i(w) (N, d).
+
+    Uniform sampling of an index i makes these the per-sample values whose population variance
+    (:func:`population_variance`, :func:`population_total_variance`) the predictions above use:
+    var(div) and tr Cov(grad div), the SGD gradient noise of one sample. ``problem`` has
+    ``n_samples``, ``sample_losses`` and ``sample_grads`` (a :class:`convstudy.problems.Problem`).
+    """
+    w = check_array(w, "w", "per_sample_values", ndim=1)
+    idx = np.arange(problem.n_samples)[None, :]
+    return problem.sample_losses(w[None], idx)[0], problem.sample_grads(w[None], idx)[0]
