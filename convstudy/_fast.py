@@ -68,6 +68,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -116,12 +117,18 @@ def _rule_of(optimizer: Optimizer) -> tuple[Rule, dict] | None:
 
 def _check_hyperparams(optimizer: Optimizer, rule: Rule, params: dict) -> None:
     """Refuse an optimizer whose ``hyperparams`` are not the values its rule runs with."""
+    allowed = ", ".join(repr(h) for h in rule.hyperparams) or "none"
     for key, value in optimizer.hyperparams.items():
-        if key not in params or params[key] != value:
-            allowed = ", ".join(repr(h) for h in rule.hyperparams) or "none"
+        if key not in params:
             raise ValueError(
-                f"The hyper-parameter {key}={value!r} of optimizer {optimizer.name!r} is not "
-                f"what its rule {rule.name!r} runs with; the rule takes {allowed}."
+                f"The hyper-parameter {key!r} of optimizer {optimizer.name!r} is not one that its "
+                f"rule {rule.name!r} consumes; the rule takes {allowed}."
+            )
+        if params[key] != value:
+            raise ValueError(
+                f"The hyper-parameter {key}={value!r} of optimizer {optimizer.name!r} differs "
+                f"from the value its rule {rule.name!r} runs with ({params[key]!r}); build "
+                "optimizers with their factory or Rule.optimizer."
             )
 
 
@@ -544,7 +551,7 @@ def _kernel_source(rule: Rule, digest: str) -> str:
         params="".join(f", s_{f}" for f in rule.state)
         + "".join(f", h_{h}" for h in rule.update_hyperparams),
         factor_lines="\n".join(f"{pad}{f} = factors[t, {k}]" for k, f in enumerate(factors)),
-        outputs=", ".join(["new_w", *(f"n_{f}" for f in rule.state)]),
+        outputs=", ".join(["new_w", *(f"n_{f}" for f in rule.state)]) + ",",
         arguments=", ".join(
             [*factors, *(f"s_{f}[r, j]" for f in rule.state)]
             + [f"h_{h}" for h in rule.update_hyperparams]
@@ -1059,11 +1066,12 @@ class FastStepper:
                         *self.fields, *self.hp,
                     )  # fmt: skip
                 except TypingError as exc:
+                    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
                     raise ValueError(
                         f"The update rule {self.rule.name!r} of optimizer "
-                        f"{self.optimizer.name!r} cannot be compiled by numba "
-                        f"({' '.join(str(exc).split())[:400]}); write it with the operations "
-                        "convstudy.optim.base lists, or use engine='numpy'."
+                        f"{self.optimizer.name!r} cannot be compiled by numba ({text[:300]}); "
+                        "write it with the operations convstudy.optim.base lists, or use "
+                        "engine='numpy'."
                     ) from exc
         self.kernel_seconds += time.perf_counter() - t0
 

@@ -1,5 +1,9 @@
 """The compiled fast path runs the numpy path's trajectories from the same seed.
 
+Every registered optimizer on every problem family and sampler is compared in
+``tests/test_parity.py``; here: schedules, divergence, chunks of replicates, networks, the index
+streams, dispatch, user rules, the kernels' disk cache and memory.
+
 Equality is to 1e-12 relative to each recorded quantity's scale along the run (its largest
 magnitude), so that a coordinate crossing zero is not compared relative to ~0: the two paths add
 sums over coordinates and samples in different orders, and nothing else differs. The minibatches
@@ -8,6 +12,7 @@ themselves are identical (checked index by index against :func:`batch_stream`).
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import tracemalloc
@@ -18,7 +23,7 @@ import pytest
 
 from convstudy import _fast, simulate
 from convstudy.engine import fast_path_reason, replicate_generators
-from convstudy.optim import Optimizer, get_optimizer
+from convstudy.optim import Optimizer, get_optimizer, rule, select
 from convstudy.problems import LeastSquares, Logistic, Quadratic, get_problem
 from convstudy.sampling import batch_stream, get_sampler
 from convstudy.schedules import cosine, inverse_time
@@ -43,25 +48,6 @@ def _logistic() -> Logistic:
 
 
 PROBLEMS = {"least_squares": _least_squares(), "logistic": _logistic()}
-SAMPLERS = {"full": None, "reshuffle": 1, "replacement": 3, "cyclic": 2}  # batch sizes
-# (name, hyper-parameters, step size relative to 1/L): small enough that 80 steps stay far
-# from the optimum's rounding floor, where adaptive rules amplify rounding differences
-OPTIMIZERS = {
-    "sgd": ("sgd", {}, 0.3),
-    "sgd+momentum+dampening": ("sgd", {"momentum": 0.9, "dampening": 0.3}, 0.1),
-    "sgd+weight_decay": ("sgd", {"weight_decay": 0.1}, 0.3),
-    "momentum": ("momentum", {}, 0.05),
-    "nesterov": ("nesterov", {"momentum": 0.8}, 0.05),
-    "adagrad": ("adagrad", {"lr_decay": 0.01, "initial_accumulator_value": 0.1,
-                            "weight_decay": 0.05}, 0.05),
-    "rmsprop": ("rmsprop", {}, 0.003),
-    "rmsprop+centered+momentum": ("rmsprop", {"centered": True, "momentum": 0.5}, 0.003),
-    "adam": ("adam", {}, 0.005),
-    "adam+amsgrad+weight_decay": ("adam", {"amsgrad": True, "weight_decay": 0.01}, 0.005),
-    "adam-bias_correction": ("adam", {"bias_correction": False}, 0.002),
-    "amsgrad": ("amsgrad", {}, 0.005),
-    "rprop": ("rprop", {}, 0.01),
-}  # fmt: skip
 
 
 def assert_same_trajectories(numpy_run: pd.DataFrame, fast_run: pd.DataFrame) -> None:
@@ -89,22 +75,7 @@ def run_both(problem, optimizer, schedule, **kwargs):
     )
 
 
-# ---- every optimizer x sampler on least squares and logistic -----------------------------------
-@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
-@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("name", sorted(PROBLEMS))
-def test_fast_path_matches_numpy_path(name, opt, sampler):
-    problem = PROBLEMS[name]
-    opt_name, hp, step = OPTIMIZERS[opt]
-    b = SAMPLERS[sampler] or problem.n_samples
-    numpy_run, fast_run = run_both(
-        problem, get_optimizer(opt_name, **hp), step / problem.L, n_steps=80, sampler=sampler,
-        batch_size=b, n_replicates=3, seed=5, w0="random", n_records=12,
-    )  # fmt: skip
-    assert not numpy_run["diverged"].any()
-    assert_same_trajectories(numpy_run, fast_run)
-
-
+# ---- schedules (every optimizer x problem family x sampler: tests/test_parity.py) -------------
 @pytest.mark.parametrize(
     "schedule", [inverse_time(0.2, 10.0), cosine(0.2, total_steps=50)], ids=["1/k", "cosine->0"]
 )
@@ -239,6 +210,89 @@ def test_auto_takes_the_fast_path_only_when_it_can():
         simulate(problem, custom, 0.01, n_steps=5, engine="fast")
     assert "DoubleWell" in fast_path_reason(get_problem("double_well"), "sgd", "full")
     assert fast_path_reason(Quadratic(dim=3), "rprop", "cyclic") is None
+
+
+# ---- user rules ---------------------------------------------------------------------------------
+@rule(state=("velocity",), hyperparams=("beta", "clip"))
+def clipped_sign_momentum(g, w, t, lr, velocity, beta, clip):
+    """A rule outside convstudy: v = beta v + g (v = g at t = 1); w -= lr sign(v) min(|v|, clip)."""
+    v = select(t == 1, g, beta * velocity + g)
+    return w - lr * np.sign(v) * np.minimum(np.abs(v), clip), v
+
+
+def test_a_user_rule_runs_compiled_with_the_same_trajectories():
+    problem = PROBLEMS["logistic"]
+    opt = clipped_sign_momentum.optimizer("clipped", {"beta": 0.8, "clip": 0.3})
+    assert fast_path_reason(problem, opt, "reshuffle") is None
+    numpy_run, fast_run = run_both(problem, opt, 0.05, n_steps=120, batch_size=3, seed=2)
+    assert_same_trajectories(numpy_run, fast_run)
+    assert simulate(problem, opt, 0.05, n_steps=5).attrs["engine"] == "fast"
+
+
+def test_hyperparameters_the_rule_does_not_run_with_are_refused():
+    problem = PROBLEMS["least_squares"]
+    adam = get_optimizer("adam")
+    extra = adam._replace(hyperparams={**adam.hyperparams, "maximize": True})
+    with pytest.raises(ValueError, match="'maximize' of optimizer 'adam'.*takes 'beta1', 'beta2'"):
+        simulate(problem, extra, 0.01, n_steps=5)
+    other = adam._replace(hyperparams={**adam.hyperparams, "beta1": 0.5})
+    with pytest.raises(ValueError, match="beta1=0.5"):
+        simulate(problem, other, 0.01, n_steps=5, engine="fast")
+
+
+@rule(hyperparams=("scale",))
+def uses_len(g, w, t, lr, scale):
+    """Valid on arrays, not on the scalars of the compiled kernel (len of a float)."""
+    return (w - lr * scale * g * len(g) / len(g),)
+
+
+def test_a_rule_numba_cannot_compile_gives_one_clear_error():
+    problem = PROBLEMS["least_squares"]
+    opt = uses_len.optimizer("uses_len", {"scale": 1.0})
+    assert simulate(problem, opt, 0.01, n_steps=3, engine="numpy").attrs["engine"] == "numpy"
+    with pytest.raises(ValueError, match="rule 'uses_len'.*cannot be compiled by numba"):
+        simulate(problem, opt, 0.01, n_steps=3, engine="fast")
+
+
+_USER_MODULE = """
+import numpy as np
+from convstudy.optim import rule
+
+SCALE = {scale}
+
+@rule(hyperparams=("beta",))
+def scaled_sign(g, w, t, lr, beta):
+    return (w - SCALE * lr * np.sign(g + beta * w),)
+"""
+
+
+def _import_file(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_edit_to_a_rules_module_compiles_a_new_kernel(tmp_path):
+    """The kernel's file name carries a digest of the rule and of its module: after an edit
+    (here a global constant the rule reads) the compiled path runs the new code, as the numpy
+    path does, and never the kernel compiled from the old one."""
+    problem = PROBLEMS["least_squares"]
+    path = tmp_path / "user_rule.py"
+    files, finals = [], []
+    for k, scale in enumerate((1.0, 2.0)):
+        path.write_text(_USER_MODULE.format(scale=scale))
+        module = _import_file(path, f"user_rule_v{k}")
+        kernel = _fast.step_kernel(module.scaled_sign)
+        files.append(kernel.py_func.__code__.co_filename)
+        opt = module.scaled_sign.optimizer("scaled_sign", {"beta": 0.1})
+        numpy_run, fast_run = run_both(problem, opt, 0.01, n_steps=30, batch_size=2)
+        assert_same_trajectories(numpy_run, fast_run)
+        finals.append(fast_run["loss"].iloc[-1])
+    assert files[0] != files[1] and finals[0] != finals[1]
+    path.write_text(_USER_MODULE.format(scale=1.0))  # back to the first version: its kernel
+    module = _import_file(path, "user_rule_v2")
+    assert _fast.step_kernel(module.scaled_sign).py_func.__code__.co_filename == files[0]
 
 
 # ---- compilation is cached ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convstudy import optim
-from convstudy.optim import OPTIMIZERS, Optimizer, get_optimizer
+from convstudy.optim import OPTIMIZERS, Optimizer, Rule, get_optimizer, rule, select
 
 # R = 2 replicates, d = 3 coordinates, 5 steps. The gradients are hand-chosen to exercise every
 # branch: zeros, sign changes (Rprop), a large gradient followed by much smaller ones (so that
@@ -333,16 +333,10 @@ def test_frozen_replicate_resumes_like_a_fresh_run(name):
 
 # ---- hyper-parameters and the registry ---------------------------------------------------------
 def test_registry_names():
-    assert set(OPTIMIZERS) == {
-        "sgd",
-        "momentum",
-        "nesterov",
-        "adagrad",
-        "rmsprop",
-        "adam",
-        "amsgrad",
-        "rprop",
-    }
+    builtins = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "rprop"}
+    assert builtins <= set(OPTIMIZERS)  # users may register more
+    for name in builtins:
+        assert OPTIMIZERS[name] is getattr(optim, name)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -577,6 +571,85 @@ def test_rprop_sign_cases_match_reference(signs, scale):
     traj, _ = run(opt, grads=grads, lrs=lrs)
     expected = reference(ref_rprop, grads=grads, lrs=lrs, step_sizes=(0.02, 0.3))
     np.testing.assert_allclose(traj, expected, rtol=1e-13, atol=1e-15)
+
+
+# ---- rules: one definition, hyper-parameters by name -------------------------------------------
+@rule(state=("avg",), hyperparams=("beta", "start", "wd"), initial={"avg": "start"})
+def averaged(g, w, t, lr, avg, beta, wd):
+    """A toy rule: avg = beta avg + (1 - beta) g, except g at t = 1 when beta > 0.5."""
+    a = select(t == 1, g, beta * avg + (1.0 - beta) * g) if beta > 0.5 else beta * avg + g
+    return w - lr * (a + wd * w), a
+
+
+def test_a_rule_runs_on_arrays_with_each_replicates_step_number():
+    opt = averaged.optimizer("averaged", {"beta": 0.9, "start": 0.25, "wd": 0.0})
+    state = opt.init(W0)
+    assert type(state).__name__ == "AveragedState" and state._fields == ("count", "avg")
+    np.testing.assert_array_equal(state.avg, np.full_like(W0, 0.25))  # initial from "start"
+    state = state._replace(count=np.array([0, 4]))
+    g = np.ones_like(W0)
+    new_w, new_state = opt.update(g, W0, state, 0.1)
+    np.testing.assert_array_equal(new_state.count, [1, 5])
+    np.testing.assert_allclose(new_state.avg[0], 1.0)  # t = 1: the gradient itself
+    np.testing.assert_allclose(new_state.avg[1], 0.9 * 0.25 + 0.1)
+    np.testing.assert_allclose(new_w, W0 - 0.1 * new_state.avg)
+
+
+def test_builtin_rules_declare_what_they_consume():
+    for name in ("sgd", "adagrad", "rmsprop", "adam", "rprop"):
+        opt = get_optimizer(name)
+        assert isinstance(opt.update.rule, Rule) and opt.update.rule.name == name
+        assert set(opt.hyperparams) <= set(opt.update.rule.hyperparams)
+    # "nesterov" fixes two of the SGD rule's hyper-parameters and shows the others
+    assert optim.nesterov().update.params == {
+        "momentum": 0.9, "dampening": 0.0, "nesterov": True, "weight_decay": 0.0
+    }  # fmt: skip
+
+
+def test_a_hyperparameter_the_rule_does_not_declare_is_an_error():
+    msg = (
+        "The hyper-parameter 'gamma' of optimizer 'averaged' is not one that its rule "
+        "'averaged' consumes; the rule takes 'beta', 'start', 'wd'."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        averaged.optimizer("averaged", {"beta": 0.9, "start": 0.0, "wd": 0.0, "gamma": 1.0})
+    with pytest.raises(ValueError, match="does not set hyper-parameter 'wd'.*takes 'beta'"):
+        averaged.optimizer("averaged", {"beta": 0.9, "start": 0.0})
+    with pytest.raises(ValueError, match="'wd' of optimizer 'averaged' is both given and fixed"):
+        averaged.optimizer("averaged", {"beta": 0.9, "start": 0.0, "wd": 0}, fixed={"wd": 1.0})
+    with pytest.raises(TypeError, match="'beta' of optimizer 'averaged' must be a float or a"):
+        averaged.optimizer("averaged", {"beta": "0.9", "start": 0.0, "wd": 0.0})
+
+
+def _step(g, w, t, lr, m, beta):
+    return w - lr * m, beta * m + g
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"state": ("m",), "hyperparams": ("beta", "unused")}, "'unused' of rule '_step' is read"),
+        ({"state": ("x",), "hyperparams": ("beta",)}, "must take \\(g, w, t, <factors>, x,"),
+        ({"state": ("m",), "hyperparams": ()}, "with hyper-parameters among \\(\\)"),
+        ({"state": ("m",), "hyperparams": ("m",)}, "must have distinct names"),
+        ({"state": ("count",), "hyperparams": ("beta",)}, "identifiers other than"),
+        ({"state": ("m",), "hyperparams": ("beta",), "initial": {"m": "zero"}}, "'initial'"),
+        (
+            {"state": ("m",), "hyperparams": ("beta",), "step_factors": lambda t, x: (x,)},
+            "step_factors of rule '_step' must take \\(t, lr",
+        ),
+    ],
+)
+def test_bad_rule_definitions(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Rule(_step, **kwargs)
+
+
+def test_an_update_returning_the_wrong_values_is_an_error():
+    bad = Rule(lambda g, w, t, lr, m: (w - lr * g,), state=("m",), name="forgets_m")
+    opt = bad.optimizer("forgets_m", {})
+    with pytest.raises(ValueError, match="rule 'forgets_m' must return a tuple \\(new_w, m\\)"):
+        opt.update(GRADS[0], W0, opt.init(W0), 0.1)
 
 
 # ---- optional cross-check against torch.optim (skipped unless torch is importable) -------------

@@ -155,7 +155,8 @@ class Rule:
     passed to ``update`` in place of ``lr``, under the names ``update`` gives them.
 
     ``state_type``: the ``NamedTuple`` class of the state (fields ``count`` then ``state``);
-    made from the rule's name when not given.
+    made from the rule's name when not given. ``name``: the rule's name in messages and kernel
+    file names (default: the update function's name).
     """
 
     def __init__(
@@ -167,8 +168,9 @@ class Rule:
         step_factors: Callable[..., tuple] | None = None,
         initial: Mapping[str, str] | None = None,
         state_type: type | None = None,
+        name: str | None = None,
     ):
-        self.name = getattr(update, "__name__", repr(update))
+        self.name = name or getattr(update, "__name__", repr(update))
         owner = f"rule {self.name!r}"
         self.state = _check_names(state, "state", owner)
         self.hyperparams = _check_names(hyperparams, "hyperparams", owner)
@@ -332,6 +334,7 @@ def rule(
     step_factors: Callable[..., tuple] | None = None,
     initial: Mapping[str, str] | None = None,
     state_type: type | None = None,
+    name: str | None = None,
 ) -> Callable[[Callable[..., tuple]], Rule]:
     """Decorator form of :class:`Rule`: ``@rule(state=..., hyperparams=...)`` on the update."""
 
@@ -343,6 +346,7 @@ def rule(
             step_factors=step_factors,
             initial=initial,
             state_type=state_type,
+            name=name,
         )
 
     return make

@@ -162,6 +162,7 @@ SGD = Rule(
     state=("momentum_buffer",),
     hyperparams=("momentum", "dampening", "nesterov", "weight_decay"),
     state_type=SgdState,
+    name="sgd",
 )
 
 
@@ -304,6 +305,7 @@ ADAGRAD = Rule(
     step_factors=_adagrad_factors,
     initial={"sum": "initial_accumulator_value"},
     state_type=AdagradState,
+    name="adagrad",
 )
 
 
@@ -376,6 +378,7 @@ RMSPROP = Rule(
     state=("square_avg", "grad_avg", "momentum_buffer"),
     hyperparams=("alpha", "eps", "momentum", "centered", "weight_decay"),
     state_type=RmspropState,
+    name="rmsprop",
 )
 
 
@@ -466,6 +469,7 @@ ADAM = Rule(
     hyperparams=("beta1", "beta2", "eps", "amsgrad", "weight_decay", "bias_correction"),
     step_factors=_adam_factors,
     state_type=AdamState,
+    name="adam",
 )
 
 
@@ -592,6 +596,7 @@ RPROP = Rule(
     state=("prev", "step_size"),
     hyperparams=("eta_minus", "eta_plus", "step_size_min", "step_size_max"),
     state_type=RpropState,
+    name="rprop",
 )
 
 
