@@ -1,7 +1,8 @@
 """convstudy: empirical convergence analysis of gradient methods over many seeds.
 
 Data flows one way: problem -> (optimizer, schedule, sampler) -> :func:`simulate` -> tidy frame
--> :mod:`convstudy.measures` -> tables, figures, claims.
+-> :mod:`convstudy.stats` (estimates with CIs; closed-form predictions in :mod:`convstudy.theory`)
+-> tables, figures, claims.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -9,8 +9,10 @@ an initialisation stream. That is exactly ``SeedSequence(seed).spawn(R)[r]``, so
 trajectory is the same whether it runs alone, among 1000, or in any chunk of replicates.
 
 Engines: the numpy path below works for any problem and optimizer; the compiled fast path
-(:mod:`convstudy._fast`, numba kernels parallel over replicates) runs the built-in problems and
-optimizers, from the same random streams, and gives the same trajectories to rounding.
+(:mod:`convstudy._fast`, numba kernels parallel over replicates, generated from each update
+rule's one definition) runs the built-in model families (least squares, logistic, tanh networks)
+with every optimizer built from a :class:`convstudy.optim.Rule` (built-in or a user's), from the
+same random streams, and gives the same trajectories to rounding.
 ``engine="auto"`` picks the fast path when it can.
 
 Divergence: after every update a replicate whose parameters or gradient are non-finite is marked
@@ -412,7 +414,7 @@ def simulate(
     engine : {"auto", "numpy", "fast"}
         ``"numpy"``: the vectorised numpy path (any problem and optimizer). ``"fast"``: the
         compiled kernels of :mod:`convstudy._fast` (built-in linear and tanh-network problems
-        with built-in optimizers; ``ValueError`` otherwise). ``"auto"`` (default): fast when
+        with rule-built optimizers; ``ValueError`` otherwise). ``"auto"`` (default): fast when
         supported, numpy otherwise. Both give the same trajectories to rounding (1e-12
         relative) from the same seed; ``frame.attrs["engine"]`` says which ran.
 

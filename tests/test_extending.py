@@ -21,7 +21,10 @@ def _run(folder: Path, *args: str) -> str:
     """``convstudy run user_study.py --quick ...`` in a fresh process; returns its output."""
     proc = subprocess.run(
         [sys.executable, "-m", "convstudy", "run", "user_study.py", "--quick", *args],
-        cwd=folder, capture_output=True, text=True, timeout=600,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -51,6 +54,7 @@ def test_user_optimizer_and_problem_run_by_name_under_every_executor(user_folder
     serial = tables["serial"]
     assert sorted(serial["optimizer"]) == ["lion", "lion:lion", "sgd"]
     assert serial["final_loss"].notna().all()
+    assert (serial["path"] == "fast").all()  # the user's rule and problem ran compiled
     for other in ("jobs", "dask"):
         pd.testing.assert_frame_equal(tables[other], serial)
     runs = {
@@ -90,9 +94,28 @@ def test_code_fingerprints_are_the_same_in_every_process():
     )
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
         ).stdout
         for hash_seed in (1, 2)
     }
     assert len(outputs) == 1
+
+
+def test_the_readme_examples_run_by_name_on_two_processes(tmp_path):
+    examples = Path(__file__).parents[1] / "examples"
+    proc = subprocess.run(
+        [sys.executable, "-m", "convstudy", "run", str(examples / "lion_study.py"), "--quick",
+         "--replicates", "4", "--jobs", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "lion_vs_baselines"
+    table = pd.read_csv(folder / "tables" / "final_subopt.csv").set_index("optimizer")
+    assert sorted(table.index) == ["adam", "lion", "sgd"] and (table["n"] == 4).all()
+    assert (table["ci_low"] <= table["estimate"]).all() and (table["estimate"] > 0).all()
+    runs = pd.read_parquet(folder / "runs.parquet")
+    assert set(runs["engine"]) == {"fast"}  # the user's rule and problem ran compiled

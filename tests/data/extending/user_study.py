@@ -19,7 +19,7 @@ def conditions(scale):
 def analyze(runs, scale):
     last = runs[runs["step"] == runs["step"].max()]
     table = last.groupby("optimizer", sort=True).agg(
-        final_loss=("loss", "mean"), engine=("engine", "first")
+        final_loss=("loss", "mean"), path=("engine", "first")
     ).reset_index()
     return Analysis(tables={"final": table})  # ANALYSIS MARKER
 
