@@ -279,3 +279,81 @@ def plot_paths_on_quadratic(axes, paths: dict, curvatures: tuple[float, float]):
         ax.set(xlim=(U.min(), U.max()), ylim=(V.min(), V.max()))
         ax.set_title(title, fontsize="small")
     return axes
+
+
+def plot_tuning_sensitivity(
+    ax,
+    table: pd.DataFrame,
+    *,
+    hue: str,
+    order: Sequence[str],
+    labels: dict | None = None,
+    x: str = "eta0",
+    y: str = "final_subopt",
+    palette: str = "tab10",
+):
+    """Final value against a tuned step size, one line per ``hue`` level, from a tuning table.
+
+    ``table`` has columns ``x, y, final_ci_low, final_ci_high, n, best`` (see
+    :func:`convstudy.tuning.tuning_table`): bars are the 95% t-CI (lower end cut at y/10 on the
+    log axis), a star marks the selected value (``best``), an x a value where every replicate
+    diverged (``n == 0``, drawn above the data).
+    """
+    colors = dict(zip(order, sns.color_palette(palette, len(order))))
+    top = np.nanmax(table["final_ci_high"].to_numpy(float)) if len(table) else 1.0
+    for level in order:
+        part = table[table[hue] == level]
+        ok = part[part["n"] > 0]
+        mean = ok[y].to_numpy(float)
+        low = ok["final_ci_low"].where(ok["final_ci_low"] > 0, ok[y] / 10).to_numpy(float)
+        err = np.clip(np.vstack([mean - low, ok["final_ci_high"].to_numpy(float) - mean]), 0, None)
+        label = (labels or {}).get(level, str(level))
+        ax.errorbar(ok[x], mean, yerr=err, fmt="o-", ms=3, capsize=2, lw=1.2,
+                    color=colors[level], label=label)  # fmt: skip
+        best = part[part["best"]]
+        ax.scatter(best[x], best[y], marker="*", s=160, color=colors[level], edgecolor="black",
+                   zorder=5)  # fmt: skip
+        dead = part[part["n"] == 0]
+        ax.scatter(dead[x], np.full(len(dead), top * 3), marker="x", s=40, color=colors[level])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return ax
+
+
+def plot_hitting_time_intervals(
+    ax,
+    table: pd.DataFrame,
+    *,
+    rows: Sequence[str],
+    row: str,
+    hue: str,
+    hue_order: Sequence[str],
+    row_labels: dict | None = None,
+    hue_labels: dict | None = None,
+    palette: str = "deep",
+):
+    """Hitting times with bootstrap CIs as horizontal bars: one row per ``row`` level, dodged
+    by ``hue``; a hit that was never reached (inf) is a '>' at the budget (``n_steps``).
+
+    ``table`` has columns ``row, hue, hit, hit_ci_low, hit_ci_high, n_steps, n`` (e.g. the best
+    rows of :func:`convstudy.tuning.tuning_table`); an upper CI end at inf is drawn to the budget.
+    """
+    colors = dict(zip(hue_order, sns.color_palette(palette, len(hue_order))))
+    y0 = np.arange(len(rows))
+    for j, level in enumerate(hue_order):
+        part = table[table[hue] == level].set_index(row).reindex(list(rows))
+        if part["n"].isna().all():
+            continue
+        y = y0 + (j - (len(hue_order) - 1) / 2) * 0.22
+        budget = float(part["n_steps"].max())
+        hit, lo, hi = (part[c].to_numpy(float) for c in ("hit", "hit_ci_low", "hit_ci_high"))
+        ok = np.isfinite(hit)
+        hi = np.minimum(hi, budget)
+        ax.errorbar(hit[ok], y[ok], xerr=np.vstack([hit[ok] - lo[ok], hi[ok] - hit[ok]]), fmt="o",
+                    color=colors[level], capsize=3, ms=5,
+                    label=(hue_labels or {}).get(level, str(level)))  # fmt: skip
+        ax.scatter(np.full((~ok).sum(), budget), y[~ok], marker=">", color=colors[level])
+    ax.set_yticks(y0, [(row_labels or {}).get(r, str(r)) for r in rows])
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    return ax

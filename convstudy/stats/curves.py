@@ -331,3 +331,52 @@ def mean_curve_minimum(
     method = bootstrap_method(n_boot) + ", minimum of each mean curve"
     estimate = Estimate(float(mean.min()), float(low), float(high), values.shape[0], method, level)
     return estimate, boots, float(steps[np.argmin(mean)])
+
+
+def paired_curve_ratio(
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    y: str,
+    *,
+    seed: int,
+    x: str = "step",
+    level: float = 0.95,
+    n_boot: int = 1000,
+) -> pd.DataFrame:
+    """mean_r a_r(x) / mean_r b_r(x) of two paired sets of runs, per recorded x, with a CI.
+
+    Replicate r of both frames shares its random numbers (e.g. two variants of an optimizer run
+    from one seed: same starts and minibatches), so replicates are resampled jointly
+    (:func:`convstudy.stats.means.paired_ratio_of_means`, percentile bootstrap). Both frames
+    must hold the same replicates and x values. Columns: ``x, value, ci_low, ci_high, n``.
+    """
+    from .means import paired_ratio_of_means
+
+    xs, a, _ = curve_matrix(numerator, y, x)
+    xs_b, b, _ = curve_matrix(denominator, y, x)
+    reps = [np.sort(f["replicate"].unique()) for f in (numerator, denominator)]
+    if not (np.array_equal(xs, xs_b) and np.array_equal(*reps)):
+        raise ValueError(
+            "The 'numerator' and 'denominator' parameters of paired_curve_ratio must hold the "
+            f"same replicates and {x} values. Got {reps[0].size} and {reps[1].size} replicates, "
+            f"{xs.size} and {xs_b.size} {x} values."
+        )
+    value, low, high = paired_ratio_of_means(a, b, seed=seed, level=level, n_boot=n_boot)
+    return pd.DataFrame({x: xs, "value": value, "ci_low": low, "ci_high": high, "n": a.shape[0]})
+
+
+def log_reduction(
+    frame: pd.DataFrame, y: str = "subopt", *, floor: float = 0.0, level: float = 0.95
+) -> Estimate:
+    """Mean over replicates of log10(y_K / y_0), first to last record, with a Student-t CI.
+
+    The number of decades a run gains (e.g. -12: f - f* shrank 10^12-fold). y_K is floored at
+    ``floor`` (e.g. machine precision of f*, below which suboptimality is rounding); diverged
+    replicates (NaN) and non-finite ratios are left out.
+    """
+    from .means import mean_ci
+
+    _, values, _ = curve_matrix(frame, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decades = np.log10(np.maximum(values[:, -1], floor) / values[:, 0])
+    return mean_ci(decades[np.isfinite(decades)], level)

@@ -86,3 +86,38 @@ def ratio_of_means(
         bootstrap_method(n_boot) + ", each sample resampled apart",
         level,
     )
+
+
+def paired_ratio_of_means(
+    numerator, denominator, *, seed: int, level: float = 0.95, n_boot: int = 1000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mean_r a_r / mean_r b_r of paired samples, per column, with a percentile bootstrap CI.
+
+    ``numerator`` and ``denominator`` are (R,) or (R, S) arrays whose row r comes from the same
+    replicate (common random numbers, e.g. two variants run on the same start and minibatches),
+    so rows are resampled jointly for both (Efron & Tibshirani 1993, ch. 13). Returns (value,
+    ci_low, ci_high), each of shape (S,) (or scalars for 1-D input).
+    """
+    owner = "paired_ratio_of_means"
+    check_scalar(level, "level", owner, low=0.0, high=1.0)
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if a.shape != b.shape or a.ndim not in (1, 2) or a.shape[0] < 2:
+        raise ValueError(
+            f"The 'numerator' and 'denominator' of {owner} must be paired (R,) or (R, S) arrays "
+            f"with R >= 2. Got shapes {a.shape} and {b.shape} instead."
+        )
+    width = 1 if a.ndim == 1 else a.shape[1]
+    paired = np.hstack([a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)])
+
+    def ratio(means: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return means[..., :width] / means[..., width:]
+
+    value = ratio(paired.mean(axis=0))
+    low, high = percentile_interval(bootstrap(paired, ratio, seed=seed, n_boot=n_boot), level)
+    if a.ndim == 1:
+        return value[0], low[0], high[0]
+    return value, low, high
+
+
+__all__ += ["paired_ratio_of_means"]
