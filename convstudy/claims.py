@@ -1,13 +1,21 @@
 """Claims as measured checks with verdicts.
 
-A :class:`Check` ties one of the course's convergence claims (DESIGN.md, claims 1-8) to a number
-measured in a study: an estimate with its confidence interval, the interval theory expects, and
-a verdict that follows from the two intervals alone:
+A :class:`Check` ties one of the course's convergence claims (:mod:`convstudy.catalogue`) to a
+number measured in a study: an estimate with its confidence interval, the interval theory
+expects (its acceptance band), the number the theory predicts where it gives one, and a verdict
+that follows from these alone:
 
-- ``reproduced``      the CI lies inside the expected interval;
-- ``not reproduced``  the CI and the expected interval do not overlap;
-- ``inconclusive``    they overlap only partly (the CI is too wide to decide), or nothing was
-                      measured (no estimate: e.g. every replicate censored or diverged).
+- ``reproduced``        the CI lies inside the band (and covers the prediction, if any);
+- ``within tolerance``  the CI lies inside the band but excludes the theory's prediction: the
+                        measured value is close to, but measurably different from, the theory's;
+- ``not reproduced``    the CI and the band do not overlap;
+- ``inconclusive``      they overlap only partly (the CI is too wide to decide), or nothing was
+                        measured (no estimate, e.g. every replicate censored or diverged) and a
+                        missing estimate is not itself what a broken implementation produces.
+                        A check whose missing estimate *is* the failure mode (a constant step
+                        never reaching eps) says ``missing="not reproduced"``.
+
+Every verdict other than ``reproduced`` carries a one-line reason.
 """
 
 from __future__ import annotations
@@ -19,26 +27,87 @@ import pandas as pd
 
 from .stats.estimate import Estimate
 
-__all__ = ["Check", "verdict", "checks_frame", "VERDICTS", "CHECK_COLUMNS"]
+__all__ = [
+    "Check",
+    "verdict",
+    "verdict_and_reason",
+    "covers",
+    "checks_frame",
+    "VERDICTS",
+    "CHECK_COLUMNS",
+]
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+VERDICTS = ("reproduced", "within tolerance", "not reproduced", "inconclusive")
+MISSING_VERDICTS = ("inconclusive", "not reproduced")
 
 
-def verdict(ci_low: float, ci_high: float, expected_low: float, expected_high: float) -> str:
-    """Verdict of a measured CI [ci_low, ci_high] against an expected interval."""
-    values = (ci_low, ci_high, expected_low, expected_high)
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
-        return "inconclusive"
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def covers(ci_low: float, ci_high: float, prediction: float) -> bool | None:
+    """Whether [ci_low, ci_high] contains ``prediction`` (None when either is missing)."""
+    if _missing(prediction) or _missing(ci_low) or _missing(ci_high):
+        return None
+    return bool(ci_low <= prediction <= ci_high)
+
+
+def verdict_and_reason(
+    ci_low: float,
+    ci_high: float,
+    expected_low: float,
+    expected_high: float,
+    *,
+    prediction: float = math.nan,
+    missing: str = "inconclusive",
+) -> tuple[str, str]:
+    """The verdict of a measured CI against an acceptance band, and its reason ('' when plainly
+    reproduced). See the module docstring for the rules."""
+    if missing not in MISSING_VERDICTS:
+        raise ValueError(
+            f"The 'missing' parameter of verdict must be one of {MISSING_VERDICTS}. "
+            f"Got {missing!r} instead."
+        )
+    if _missing(expected_low) or _missing(expected_high):
+        raise ValueError(
+            f"A check needs an acceptance band. Got [{expected_low}, {expected_high}] instead."
+        )
+    if _missing(ci_low) or _missing(ci_high):
+        why = "no estimate"
+        if missing == "not reproduced":
+            why += " (what a broken implementation produces here)"
+        return missing, why
     if ci_low > ci_high or expected_low > expected_high:
         raise ValueError(
             f"Intervals must be ordered: got CI [{ci_low}, {ci_high}] and expected "
             f"[{expected_low}, {expected_high}]."
         )
-    if expected_low <= ci_low and ci_high <= expected_high:
-        return "reproduced"
+    band = f"[{expected_low:.4g}, {expected_high:.4g}]"
     if ci_high < expected_low or ci_low > expected_high:
-        return "not reproduced"
-    return "inconclusive"
+        return "not reproduced", f"CI [{ci_low:.4g}, {ci_high:.4g}] lies outside {band}"
+    if not (expected_low <= ci_low and ci_high <= expected_high):
+        return "inconclusive", f"CI [{ci_low:.4g}, {ci_high:.4g}] straddles the edge of {band}"
+    if covers(ci_low, ci_high, prediction) is False:
+        return "within tolerance", (
+            f"CI [{ci_low:.4g}, {ci_high:.4g}] is inside {band} but excludes the prediction "
+            f"{prediction:.4g}"
+        )
+    return "reproduced", ""
+
+
+def verdict(
+    ci_low: float,
+    ci_high: float,
+    expected_low: float,
+    expected_high: float,
+    *,
+    prediction: float = math.nan,
+    missing: str = "inconclusive",
+) -> str:
+    """Verdict of a measured CI [ci_low, ci_high] against an expected interval."""
+    return verdict_and_reason(
+        ci_low, ci_high, expected_low, expected_high, prediction=prediction, missing=missing
+    )[0]
 
 
 @dataclass(frozen=True)
@@ -49,7 +118,9 @@ class Check:
     ``"2b-gd-rate"``; ``expected_low``/``expected_high`` bound the value theory predicts
     (use +-inf for one-sided claims); ``estimate`` and ``ci_low``/``ci_high`` are measured
     (95% CI), over ``n_replicates`` replicates. ``figure`` and ``table`` are paths relative to
-    the study's report folder, naming the evidence.
+    the study's report folder, naming the evidence. ``prediction`` is the number the theory
+    gives (NaN when it only gives an inequality); ``missing`` is the verdict when nothing was
+    measured (see :func:`verdict_and_reason`).
     """
 
     id: str
@@ -68,6 +139,8 @@ class Check:
     figure: str = ""
     table: str = ""
     notes: str = field(default="")
+    prediction: float = math.nan
+    missing: str = "inconclusive"
 
     @classmethod
     def from_estimate(cls, estimate: Estimate, **fields) -> Check:
@@ -88,12 +161,29 @@ class Check:
             **fields,
         )
 
+    def judged(self) -> tuple[str, str]:
+        """(verdict, reason)."""
+        return verdict_and_reason(
+            self.ci_low,
+            self.ci_high,
+            self.expected_low,
+            self.expected_high,
+            prediction=self.prediction,
+            missing=self.missing,
+        )
+
     @property
     def verdict(self) -> str:
-        return verdict(self.ci_low, self.ci_high, self.expected_low, self.expected_high)
+        return self.judged()[0]
 
     def as_row(self) -> dict:
-        return {**asdict(self), "verdict": self.verdict}
+        decided, reason = self.judged()
+        return {
+            **asdict(self),
+            "ci_covers_prediction": covers(self.ci_low, self.ci_high, self.prediction),
+            "verdict": decided,
+            "reason": reason,
+        }
 
 
 CHECK_COLUMNS = [
@@ -105,11 +195,15 @@ CHECK_COLUMNS = [
     "expected",
     "expected_low",
     "expected_high",
+    "prediction",
     "estimate",
     "ci_low",
     "ci_high",
+    "ci_covers_prediction",
     "n_replicates",
     "verdict",
+    "reason",
+    "missing",
     "study",
     "figure",
     "table",

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from .catalogue import CLAIMS, claim_topic
-from .claims import CHECK_COLUMNS, VERDICTS, verdict
+from .claims import CHECK_COLUMNS, MISSING_VERDICTS, VERDICTS, covers, verdict_and_reason
 from .output import atomic_write, atomic_write_text
 
 __all__ = [
@@ -52,6 +52,13 @@ __all__ = [
     "render_index_html",
 ]
 
+VERDICT_RULE = (
+    "Verdicts follow from the 95% CI against the acceptance band: reproduced (CI inside, and "
+    "covering the theory's prediction where it gives one), within tolerance (CI inside the band "
+    "but excluding the prediction), not reproduced (disjoint), inconclusive (they overlap, or "
+    "nothing was measured and that is not itself the failure mode)."
+)
+
 _TEXT_COLUMNS = [
     "id",
     "statement",
@@ -59,12 +66,14 @@ _TEXT_COLUMNS = [
     "quantity",
     "expected",
     "verdict",
+    "reason",
+    "missing",
     "study",
     "figure",
     "table",
     "notes",
 ]
-_NUMBER_COLUMNS = ["expected_low", "expected_high", "estimate", "ci_low", "ci_high"]
+_NUMBER_COLUMNS = ["expected_low", "expected_high", "prediction", "estimate", "ci_low", "ci_high"]
 _SMALL_TABLE = (30, 12)  # tables up to this many rows x columns are inlined in index.html
 
 
@@ -73,7 +82,8 @@ _SMALL_TABLE = (30, 12)  # tables up to this many rows x columns are inlined in 
 
 def _normalise_checks(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns in CHECK_COLUMNS order, text as str ('' for missing), numbers as float,
-    and the verdict recomputed from the intervals (it is never taken on trust)."""
+    and the verdict, its reason and whether the CI covers the prediction recomputed from the
+    numbers (they are never taken on trust)."""
     frame = frame.copy()
     for col in CHECK_COLUMNS:
         if col not in frame:
@@ -87,11 +97,18 @@ def _normalise_checks(frame: pd.DataFrame) -> pd.DataFrame:
     frame["n_replicates"] = (
         pd.to_numeric(frame["n_replicates"], errors="coerce").fillna(0).astype(int)
     )
-    frame["verdict"] = [
-        verdict(*row)
-        for row in frame[["ci_low", "ci_high", "expected_low", "expected_high"]].itertuples(
-            index=False
-        )
+    frame.loc[~frame["missing"].isin(MISSING_VERDICTS), "missing"] = "inconclusive"
+    judged = [
+        verdict_and_reason(lo, hi, elo, ehi, prediction=pred, missing=miss)
+        for lo, hi, elo, ehi, pred, miss in frame[
+            ["ci_low", "ci_high", "expected_low", "expected_high", "prediction", "missing"]
+        ].itertuples(index=False)
+    ]
+    frame["verdict"] = [v for v, _ in judged]
+    frame["reason"] = [r for _, r in judged]
+    frame["ci_covers_prediction"] = [
+        covers(lo, hi, pred)
+        for lo, hi, pred in frame[["ci_low", "ci_high", "prediction"]].itertuples(index=False)
     ]
     return frame.reset_index(drop=True)
 
@@ -235,15 +252,14 @@ def claims_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
     frame = order_checks(frame)
     lines = [f"# {title}", "", claims_summary(frame), ""]
     lines += [
-        "| claim | topic | checks | reproduced | not reproduced | inconclusive |",
-        "|---:|:---|---:|---:|---:|---:|",
+        "| claim | topic | checks | " + " | ".join(VERDICTS) + " |",
+        "|---:|:---|---:|" + "---:|" * len(VERDICTS),
     ]
     for c, topic, n, *counts in _per_claim(frame):
         lines.append(f"| {c} | {_md_cell(topic)} | {n} | " + " | ".join(map(str, counts)) + " |")
     lines += [
         "",
-        "Verdicts follow from the 95% CI against the expected interval: reproduced (CI inside), "
-        "not reproduced (disjoint), inconclusive (they overlap, or nothing was measured).",
+        VERDICT_RULE,
         "",
     ]
     lines += _checks_table_md(frame, with_statement=True)
@@ -260,6 +276,7 @@ def _checks_table_md(frame: pd.DataFrame, *, with_statement: bool) -> list[str]:
         *extra,
         "quantity",
         "expected",
+        "prediction",
         "estimate",
         "95% CI",
         "R",
@@ -272,6 +289,7 @@ def _checks_table_md(frame: pd.DataFrame, *, with_statement: bool) -> list[str]:
         *[":---"] * len(extra),
         ":---",
         ":---",
+        "---:",
         "---:",
         ":---",
         "---:",
@@ -287,10 +305,11 @@ def _checks_table_md(frame: pd.DataFrame, *, with_statement: bool) -> list[str]:
             *map(_md_cell, texts),
             _md_cell(r.quantity),
             _md_cell(r.expected),
+            _num(r.prediction),
             _num(r.estimate),
             _ci(r.ci_low, r.ci_high),
             str(r.n_replicates),
-            f"**{r.verdict}**",
+            f"**{r.verdict}**" + (f" ({_md_cell(r.reason)})" if r.reason else ""),
             _evidence_md(r),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -489,7 +508,7 @@ th,td{border:1px solid #d0d7de;padding:.25rem .45rem;vertical-align:top;text-ali
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .verdict{font-weight:600;padding:.05rem .4rem;border-radius:3px;white-space:nowrap}
 .reproduced{background:#d1f0d8;color:#0f5323}.not-reproduced{background:#fbd3d0;color:#8a1c12}
-.inconclusive{background:#fdf0c4;color:#6b4f00}
+.inconclusive{background:#fdf0c4;color:#6b4f00}.within-tolerance{background:#e3ecf8;color:#1f3f6b}
 small.src{color:#57606a}table.claims{width:100%}td.statement{min-width:18em;width:34%}
 td.evidence{white-space:nowrap}
 figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
@@ -576,7 +595,8 @@ def _claims_html(out: Path, claims: pd.DataFrame, study_ids: set[str]) -> list[s
     h += [
         '<div class="tablewrap"><table class="summary">',
         "<tr><th>claim</th><th>topic</th><th>checks</th><th>reproduced</th>"
-        "<th>not reproduced</th><th>inconclusive</th></tr>",
+        + "".join(f"<th>{v}</th>" for v in VERDICTS[1:])
+        + "</tr>",
     ]
     for c, topic, n, *counts in _per_claim(claims):
         cells = "".join(f'<td class="num">{k}</td>' for k in counts)
@@ -585,20 +605,15 @@ def _claims_html(out: Path, claims: pd.DataFrame, study_ids: set[str]) -> list[s
             f'<td class="num">{n}</td>{cells}</tr>'
         )
     h.append("</table></div>")
-    h.append(
-        "<p>Each check compares a measured 95% confidence interval with the interval theory "
-        "expects: <em>reproduced</em> when the CI lies inside it, <em>not reproduced</em> when "
-        "they are disjoint, <em>inconclusive</em> when they overlap (or nothing was measured)."
-        "</p>"
-    )
+    h.append(f"<p>{html.escape(VERDICT_RULE)}</p>")
     if not len(claims):
         h.append("<p>No checks yet: run <code>convstudy claims</code>.</p></section>")
         return h
     h += [
         '<div class="tablewrap"><table class="claims">',
         "<tr><th>claim</th><th>statement (check, source)</th><th>quantity</th>"
-        "<th>expected</th><th>estimate [95% CI]</th><th>R</th><th>verdict</th>"
-        "<th>evidence</th></tr>",
+        "<th>expected</th><th>prediction</th><th>estimate [95% CI]</th><th>R</th>"
+        "<th>verdict</th><th>evidence</th></tr>",
     ]
     for r in claims.itertuples(index=False):
         check = f"<code>{html.escape(r.id)}</code>"
@@ -606,14 +621,16 @@ def _claims_html(out: Path, claims: pd.DataFrame, study_ids: set[str]) -> list[s
             check = f'<a href="#{_slug("study-" + r.study)}">{check}</a>'
         source = f" · {_inline_html(r.source)}" if r.source else ""
         notes = f'<br><small class="src">{_inline_html(r.notes)}</small>' if r.notes else ""
+        reason = f'<br><small class="src">{html.escape(r.reason)}</small>' if r.reason else ""
         h.append(
             f'<tr id="check-{_slug(r.id)}"><td class="num">{r.claim}</td>'
             f'<td class="statement">{_inline_html(r.statement)}'
             f'<br><small class="src">{check}{source}</small></td>'
             f"<td>{_inline_html(r.quantity)}{notes}</td><td>{_inline_html(r.expected)}</td>"
+            f'<td class="num">{html.escape(_num(r.prediction))}</td>'
             f'<td class="num">{html.escape(_num(r.estimate))}<br>'
             f"<small>{html.escape(_ci(r.ci_low, r.ci_high))}</small></td>"
-            f'<td class="num">{r.n_replicates}</td><td>{_verdict_span(r.verdict)}</td>'
+            f'<td class="num">{r.n_replicates}</td><td>{_verdict_span(r.verdict)}{reason}</td>'
             f'<td class="evidence">{_evidence_html(out, r)}</td></tr>'
         )
     h += ["</table></div>", "</section>"]

@@ -296,13 +296,16 @@ def test_claims_strict_exits_1_only_when_a_claim_is_not_reproduced(
     )
     assert status == 1
     assert "1 claim check(s) not reproduced" in stderr
-    assert "2 checks of 1 claim: 1 reproduced, 1 not reproduced, 0 inconclusive." in stdout
+    assert (
+        "2 checks of 1 claim: 1 reproduced, 0 within tolerance, 1 not reproduced, 0 inconclusive."
+        in stdout
+    )
     claims = pd.read_csv(out / "claims.csv").set_index("id")
     assert claims.loc["tiny_wrong-mean", "verdict"] == "not reproduced"
     # the estimate is measured (mean of draws at mu = 1, 8 replicates), not hard-coded
     assert abs(claims.loc["tiny_wrong-mean", "estimate"] - 1.0) < 0.1
     assert claims.loc["tiny_wrong-mean", "n_replicates"] == 8
-    assert "| **not reproduced** |" in (out / "claims.md").read_text()
+    assert "| **not reproduced** (CI [" in (out / "claims.md").read_text()
 
     status, _, _ = run_cli(capsys, "claims", tiny_study_file, failing_study_file, "--out", out)
     assert status == 0  # without --strict a failed claim is a finding, not an error

@@ -217,7 +217,7 @@ def test_verdicts_are_recomputed_from_the_intervals(tree_copy):
     assert checks.loc["tiny_wrong-mean", "verdict"] == "not reproduced"
     assert checks.loc["tiny-mean", "verdict"] == "reproduced"
     assert claims_summary(checks) == (
-        "2 checks of 1 claim: 1 reproduced, 1 not reproduced, 0 inconclusive."
+        "2 checks of 1 claim: 1 reproduced, 0 within tolerance, 1 not reproduced, 0 inconclusive."
     )
 
 
