@@ -28,6 +28,8 @@ __all__ = [
     "mean_curve_crossings",
     "mean_curve_hitting_time",
     "time_average",
+    "hitting_time_table",
+    "mean_curve_crossing_table",
 ]
 
 INTERPOLATIONS = ["none", "linear", "log"]
@@ -380,3 +382,66 @@ def log_reduction(
     with np.errstate(divide="ignore", invalid="ignore"):
         decades = np.log10(np.maximum(values[:, -1], floor) / values[:, 0])
     return mean_ci(decades[np.isfinite(decades)], level)
+
+
+def hitting_time_table(
+    frame: pd.DataFrame,
+    eps,
+    *,
+    seed: int,
+    y: str = "subopt",
+    x: str = "step",
+    quantiles=(0.1, 0.5, 0.9),
+    n_boot: int = 1000,
+) -> pd.DataFrame:
+    """Steps to each eps of one condition: the mean curve's (bootstrap CI), replicate quantiles.
+
+    The columns of :func:`mean_curve_hitting_time` (``eps, hit, ci_low, ci_high, censored,
+    p_censored, n, n_diverged``), then per eps the quantiles of the replicates' first recorded
+    hits (:func:`hitting_times`) as ``q10, q50, q90`` (one per ``quantiles``), ``n_censored`` and
+    ``share_censored``. Every replicate runs the same budget, so a censored one (never reached,
+    or diverged) would have hit later than any observed hit: it counts as +inf, and a quantile is
+    exact while finite and inf once more than a share 1 - q of replicates is censored (type I
+    censoring; order statistics, ``inverted_cdf``, so a finite quantile is a recorded step).
+    """
+    eps = _check_eps(eps, "hitting_time_table")
+    mean = mean_curve_hitting_time(frame, eps, seed=seed, y=y, x=x, n_boot=n_boot)
+    hits = hitting_times(frame, eps, y=y, x=x)
+    censored = hits["censored"].to_numpy().reshape(-1, eps.size)  # (R, E)
+    times = np.where(censored, np.inf, hits["hit"].to_numpy().reshape(-1, eps.size))
+    q = np.quantile(times, quantiles, axis=0, method="inverted_cdf")
+    columns = {f"q{round(100 * p)}": q[i] for i, p in enumerate(quantiles)}
+    n_censored = censored.sum(axis=0)
+    return mean.assign(**columns, n_censored=n_censored, share_censored=n_censored / len(censored))
+
+
+def mean_curve_crossing_table(
+    frame: pd.DataFrame,
+    eps,
+    *,
+    seed: int,
+    interpolate: str = "linear",
+    y: str = "subopt",
+    x: str = "step",
+    level: float = 0.95,
+    n_boot: int = 1000,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`mean_curve_hitting_time` with crossings interpolated between records.
+
+    The table has the same columns (``eps, hit, ci_low, ci_high, censored, p_censored, n,
+    n_diverged``); ``hit`` is :func:`mean_curve_crossings` with ``interpolate`` ("linear" suits
+    linear convergence, "log" power laws) and the CI takes the order statistics of the bootstrap
+    crossings, a bootstrap curve that never reaches eps counting as +inf. Also returns those
+    bootstrap crossings (B, E), NaN where never reached, for fits across eps or conditions.
+    """
+    eps = _check_eps(eps, "mean_curve_crossing_table")
+    point, boots, n, n_diverged = mean_curve_crossings(
+        frame, eps, seed=seed, y=y, x=x, interpolate=interpolate, n_boot=n_boot
+    )
+    never = np.isnan(boots)
+    low, high = percentile_interval(np.where(never, np.inf, boots), level, discrete=True)
+    table = pd.DataFrame(
+        {"eps": eps, "hit": point, "ci_low": low, "ci_high": high, "censored": np.isnan(point),
+         "p_censored": never.mean(axis=0), "n": n, "n_diverged": n_diverged}
+    )  # fmt: skip
+    return table, boots

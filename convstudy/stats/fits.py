@@ -530,3 +530,38 @@ def fit_trends(
 
 
 __all__ += ["fit_trends"]
+
+
+def fit_inverse_time_coefficients(
+    frame: pd.DataFrame,
+    k0: float,
+    *,
+    seed: int,
+    k_min: float = 0.0,
+    y: str = "subopt",
+    level: float = 0.95,
+    n_boot: int = 1000,
+) -> tuple[Estimate, float, np.ndarray]:
+    """The variance coefficient c of one condition's mean curve, with a bootstrap CI.
+
+    :func:`fit_inverse_time_model` (f ~ c/(k + k0) + B (k0/(k + k0))^2, Bottou et al. 2018,
+    Sec. 4.2) fitted to the mean of ``y`` over the non-diverged replicates, records k >= k_min;
+    the CI is the percentile interval of c refitted to bootstrap mean curves (Efron &
+    Tibshirani 1993, ch. 13; failed fits left out). Returns the Estimate of c, the bias
+    coefficient B of the mean curve and the B bootstrap values of c (for fits across conditions).
+    """
+    level = check_scalar(level, "level", "fit_inverse_time_coefficients", low=0.0, high=1.0)
+    xs, Y, diverged = curve_matrix(frame, y)
+    Y = Y[~diverged]
+
+    def variance_coefficient(curves: np.ndarray) -> np.ndarray:
+        return fit_inverse_time_model(xs, curves, k0, k_min=k_min)[:, 0]
+
+    c, B = fit_inverse_time_model(xs, Y.mean(axis=0), k0, k_min=k_min)[0]
+    boots = bootstrap(Y, variance_coefficient, n_boot=n_boot, seed=seed)
+    low, high = percentile_interval(boots, level)
+    estimate = Estimate(float(c), float(low), float(high), Y.shape[0], bootstrap_method(n_boot))
+    return estimate, float(B), boots
+
+
+__all__ += ["fit_inverse_time_coefficients"]

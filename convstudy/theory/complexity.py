@@ -3,12 +3,15 @@
 - :func:`gd_contraction`: the per-step contraction factor rho of f - f* for gradient descent with
   a fixed step on a quadratic (asymptotically, near w*, on any C^2 strongly convex problem), and
   :func:`iterations_per_efold` = 1 / ln(1/rho), the slope of iterations-to-eps against ln(1/eps).
-- :func:`local_hessian`: the Hessian at w* of the linear-model problems, whose eigenvalues give rho.
+- :func:`local_hessian`: the Hessian at w* of the linear-model problems, whose eigenvalues
+  (:func:`local_spectrum`) give rho.
 - :func:`max_sample_smoothness`, :func:`expected_smoothness` and :func:`tuned_inverse_time_k0`:
-  the shift k0 of a "tuned" 1/k schedule eta_k = 1/(mu (k + k0)) for minibatches of size b.
+  the shift k0 of a "tuned" 1/k schedule eta_k = 1/(mu (k + k0)) for minibatches of size b
+  (:func:`minibatch_k0` for a problem).
 - :func:`inverse_time_model_iterations`: iterations to eps predicted by the variance + bias model
   of SGD with that schedule (whose coefficients
-  :func:`convstudy.stats.fits.fit_inverse_time_model` fits to curves).
+  :func:`convstudy.stats.fits.fit_inverse_time_model` fits to curves), and
+  :func:`inverse_time_variance_share`, the share of the variance term in that model.
 
 The measurements these predictions are compared with are in :mod:`convstudy.stats`.
 """
@@ -26,10 +29,13 @@ __all__ = [
     "gd_contraction",
     "iterations_per_efold",
     "local_hessian",
+    "local_spectrum",
     "max_sample_smoothness",
     "expected_smoothness",
     "tuned_inverse_time_k0",
+    "minibatch_k0",
     "inverse_time_model_iterations",
+    "inverse_time_variance_share",
 ]
 
 
@@ -87,6 +93,15 @@ def local_hessian(problem: Problem) -> np.ndarray:
         f"The 'problem' parameter of local_hessian must be a LeastSquares or Logistic problem. "
         f"Got {type(problem).__name__} instead."
     )
+
+
+def local_spectrum(problem: Problem) -> np.ndarray:
+    """Eigenvalues of :func:`local_hessian` in ascending order: mu_local = first, L_local = last.
+
+    For a quadratic they are the spectrum of X'X/N + lam I; :func:`gd_contraction` of them is the
+    asymptotic per-step contraction factor of gradient descent with a given step.
+    """
+    return np.linalg.eigvalsh(local_hessian(problem))
 
 
 def max_sample_smoothness(problem: Problem) -> float:
@@ -161,6 +176,17 @@ def tuned_inverse_time_k0(mu: float, L_b: float) -> float:
     return float(max(1.0, L_b / mu))
 
 
+def minibatch_k0(problem: Problem, batch_size: int) -> float:
+    """Shift k0_b of the tuned 1/k schedule for minibatches of ``batch_size`` i.i.d. samples.
+
+    k0_b = :func:`tuned_inverse_time_k0` (mu, L_b) with L_b = :func:`expected_smoothness`
+    (L, L_max, b) drawn with replacement (Gower et al. 2019): L_b = L + (L_max - L)/b, so
+    eta_0 = 1/(mu k0_b) = 1/L_b whenever L_b >= mu.
+    """
+    L_b = expected_smoothness(problem.L, max_sample_smoothness(problem), batch_size)
+    return tuned_inverse_time_k0(problem.mu, L_b)
+
+
 def inverse_time_model_iterations(c, B, k0: float, eps) -> np.ndarray:
     """Iterations K at which c/(K + k0) + B (k0/(K + k0))^2 = eps, clipped at 0.
 
@@ -176,3 +202,18 @@ def inverse_time_model_iterations(c, B, k0: float, eps) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         u = 2.0 * eps / (c + np.sqrt(c * c + 4.0 * np.maximum(B, 0.0) * k0 * k0 * eps))
         return np.maximum(1.0 / u - k0, 0.0)
+
+
+def inverse_time_variance_share(c: float, B: float, k0: float, k: float) -> float:
+    """Share of the variance term in f ~ c/(k + k0) + B (k0/(k + k0))^2 at step k.
+
+    c/(k + k0) / (c/(k + k0) + max(B, 0) (k0/(k + k0))^2), the model of
+    :func:`inverse_time_model_iterations`: 1 when the bias coefficient B is <= 0, 1/2 where the
+    two terms are equal. A run whose share at its last step is >= 1/2 has its variance
+    coefficient c pinned down by its tail (Bottou, Curtis & Nocedal 2018, Sec. 4.2).
+    """
+    owner = "inverse_time_variance_share"
+    k0 = check_scalar(k0, "k0", owner, low=0.0, closed="left")
+    k = check_scalar(k, "k", owner, low=0.0, closed="left")
+    variance = c / (k + k0)
+    return float(variance / (variance + max(B, 0.0) * (k0 / (k + k0)) ** 2))
