@@ -367,3 +367,27 @@ def drop_minor_log_ticks(fig) -> None:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "log":
                 axis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def log2_size_axis(ax, sizes, label: str):
+    """A log2 x axis with ``sizes`` as plain integer tick labels (1, 2, 4, ... not 2^k)."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(int(s)) for s in sizes])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.tick_params(axis="x", labelsize="x-small")
+    ax.set_xlabel(label)
+    return ax
+
+
+def figure_legend(fig, axes, title: str = "", ncols: int = 2):
+    """One legend below the figure with the entries of ``axes`` (duplicates once), replacing
+    the axes' own legends."""
+    entries = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    for ax in fig.axes:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    return fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncols=ncols,
+                      fontsize="small", title=title, title_fontsize="small")  # fmt: skip

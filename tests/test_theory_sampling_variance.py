@@ -121,3 +121,47 @@ def test_per_sample_values_are_the_problems_per_sample_losses_and_gradients():
     assert population_total_variance(grads) == pytest.approx(np.trace(np.cov(G.T, ddof=0)))
     with pytest.raises(ValueError, match="'w' parameter of per_sample_values"):
         per_sample_values(problem, np.ones((2, 3)))
+
+
+def test_gaussian_linear_model_moments_match_monte_carlo():
+    """Closed-form risk, var(div) and tr Cov(grad div) against 400k draws, within 4 SE."""
+    from convstudy.theory.sampling_variance import GaussianLinearModel
+
+    rng = np.random.default_rng(0)
+    dist = GaussianLinearModel(np.logspace(0.0, 1.0, 10), 1.0, rng.standard_normal(10))
+    w = dist.w_true + 0.3
+    exact = dist.moments(w)
+    X, y = dist.draw(np.random.default_rng(0), 400_000)
+    res = X @ w - y
+    div = 0.5 * res**2
+    sq = np.sum((res[:, None] * X - exact["mean_grad"]) ** 2, axis=1)
+    assert abs(div.mean() - exact["risk"]) <= 4 * div.std() / np.sqrt(div.size)
+    var, lo, hi = variance_ci(div)
+    assert abs(var - exact["var_div"]) <= 4 * (hi - lo) / (2 * 1.96)
+    assert abs(sq.mean() - exact["trace_cov"]) <= 4 * sq.std() / np.sqrt(sq.size)
+    g_mean = (res[:, None] * X).mean(axis=0)
+    np.testing.assert_allclose(
+        g_mean, exact["mean_grad"], atol=0.05 * np.abs(exact["mean_grad"]).max()
+    )
+    # fresh training sets of sizes 1, 2, 4 drawn one after the other from one stream
+    risks, sqdev = dist.fresh_estimates(np.random.default_rng(5), w, np.array([1, 2, 4]))
+    X, y = dist.draw(np.random.default_rng(5), 7)
+    r = X @ w - y
+    np.testing.assert_allclose(risks, [0.5 * r[0] ** 2, 0.25 * r[1:3] @ r[1:3], r[3:] @ r[3:] / 8])
+    g = (r[3:, None] * X[3:]).mean(axis=0) - exact["mean_grad"]
+    assert sqdev[2] == pytest.approx(g @ g)
+
+
+def test_segment_means_are_means_over_each_segment():
+    from convstudy.theory.sampling_variance import segment_means
+
+    rng = np.random.default_rng(1)
+    values, vectors = rng.normal(size=20), rng.normal(size=(20, 3))
+    sizes = np.array([1, 2, 4])
+    idx = rng.integers(0, 20, size=(5, 7))
+    means, sqnorms = segment_means(idx, sizes, values, vectors)
+    for r in range(5):
+        for j, (start, b) in enumerate(zip([0, 1, 3], sizes)):
+            seg = idx[r, start : start + b]
+            assert means[r, j] == pytest.approx(values[seg].mean())
+            assert sqnorms[r, j] == pytest.approx(np.sum(vectors[seg].mean(axis=0) ** 2))

@@ -163,3 +163,53 @@ def fit_variance_slope(
         "size_max": float(x[keep].max()),
     }
     return SlopeFit(fit.estimate, fit.se, fit.intercept, fit.n_boot_nonfinite, details)
+
+
+def variance_against_size(
+    draws,
+    sizes,
+    predicted,
+    *,
+    seed: int,
+    kind: str = "variance",
+    correction=None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> tuple[dict, dict[str, SlopeFit], np.ndarray]:
+    """Measured dispersion of an estimator's Monte Carlo draws (R, S) at S sample sizes, against
+    a predicted variance (S,), with the log-log slope of the measure against the size.
+
+    ``kind="variance"``: each column's unbiased sample variance with the asymptotic CI of
+    :func:`variance_ci`; ``kind="mean_square"``: the draws are squared deviations from the known
+    mean (e.g. ||g - E g||^2), whose mean with a Student-t CI estimates tr Cov (the estimator is
+    unbiased). The slopes (``"raw"``, and ``"corrected"`` after dividing by ``correction`` (S,),
+    e.g. the finite-population correction) are :func:`fit_variance_slope` over the replicate
+    bootstrap (:func:`bootstrap_dispersion`, seeded by ``seed``). Returns the columns
+    ``size, measured, ci_low, ci_high, predicted, ratio, ratio_low, ratio_high, n``, the fits
+    and the bootstrap values (n_boot, S) of the measure.
+    """
+    check_option(kind, "kind", "variance_against_size", ["variance", "mean_square"])
+    v = _as_matrix(draws, "variance_against_size", "draws")
+    x = check_array(sizes, "sizes", "variance_against_size", shape=(v.shape[1],))
+    pred = check_array(predicted, "predicted", "variance_against_size", shape=(v.shape[1],))
+    if kind == "variance":
+        measured, low, high = variance_ci(v, level=level)
+        boots = bootstrap_sample_variances(v, seed=seed, n_boot=n_boot)
+    else:
+        measured = v.mean(axis=0)
+        half = stats.t.ppf(0.5 + level / 2, v.shape[0] - 1) * v.std(axis=0, ddof=1)
+        low, high = measured - half / np.sqrt(v.shape[0]), measured + half / np.sqrt(v.shape[0])
+        boots = bootstrap_mean_squares(v, seed=seed, n_boot=n_boot)
+    fits = {"raw": fit_variance_slope(x, measured, boots, n=v.shape[0], level=level)}
+    if correction is not None:
+        fits["corrected"] = fit_variance_slope(
+            x, measured, boots, n=v.shape[0], level=level, correction=correction
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns = {"size": x, "measured": measured, "ci_low": low, "ci_high": high,
+                   "predicted": pred, "ratio": measured / pred, "ratio_low": low / pred,
+                   "ratio_high": high / pred, "n": v.shape[0]}  # fmt: skip
+    return columns, fits, boots
+
+
+__all__ += ["variance_against_size"]

@@ -23,6 +23,8 @@ Estimating these variances from Monte Carlo draws is :mod:`convstudy.stats.varia
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._validation import check_array, check_scalar
@@ -33,6 +35,8 @@ __all__ = [
     "finite_population_correction",
     "variance_of_sample_mean",
     "per_sample_values",
+    "GaussianLinearModel",
+    "segment_means",
 ]
 
 
@@ -128,3 +132,67 @@ def per_sample_values(problem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = check_array(w, "w", "per_sample_values", ndim=1)
     idx = np.arange(problem.n_samples)[None, :]
     return problem.sample_losses(w[None], idx)[0], problem.sample_grads(w[None], idx)[0]
+
+
+@dataclass(frozen=True)
+class GaussianLinearModel:
+    """The data distribution x ~ N(0, diag(lambda)), y = x . w_true + noise z, z ~ N(0, 1).
+
+    With div(w) = (x . w - y)^2 / 2 and e = w - w_true, the residual r = x . e - noise z is
+    N(0, s^2) with s^2 = e' Sigma e + noise^2, so the risk is F(w) = s^2 / 2 and
+    var(div) = var(r^2) / 4 = s^4 / 2. The gradient r x has mean Sigma e and, by Isserlis'
+    theorem E[(a.x)^2 x x'] = (a' Sigma a) Sigma + 2 Sigma a a' Sigma, covariance
+    s^2 Sigma + Sigma e e' Sigma, so tr Cov(grad div) = s^2 tr Sigma + ||Sigma e||^2. A diagonal
+    Sigma loses no generality: every quantity here is invariant under rotations of x.
+    """
+
+    eigenvalues: np.ndarray
+    noise: float
+    w_true: np.ndarray
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """n i.i.d. samples (X (n, d), y (n,)) from ``rng``."""
+        z = rng.standard_normal((n, self.eigenvalues.size + 1))
+        X = z[:, :-1] * np.sqrt(self.eigenvalues)
+        return X, X @ self.w_true + self.noise * z[:, -1]
+
+    def moments(self, w: np.ndarray) -> dict:
+        """Exact ``risk`` F(w), ``var_div``, ``trace_cov`` = tr Cov(grad div) and ``mean_grad``
+        E grad div at w."""
+        w = check_array(w, "w", "GaussianLinearModel.moments", shape=(self.eigenvalues.size,))
+        sigma_e = self.eigenvalues * (w - self.w_true)
+        s2 = float((w - self.w_true) @ sigma_e) + self.noise**2
+        trace = s2 * float(self.eigenvalues.sum()) + float(sigma_e @ sigma_e)
+        return {"risk": s2 / 2, "var_div": s2**2 / 2, "trace_cov": trace, "mean_grad": sigma_e}
+
+    def fresh_estimates(
+        self, rng, w: np.ndarray, sizes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Empirical risk (S,) and ||grad - E grad||^2 (S,) of fresh training sets of each size
+        in ``sizes`` (S,), drawn one after the other in one call to :meth:`draw`."""
+        X, y = self.draw(rng, int(np.sum(sizes)))
+        res, starts = X @ w - y, np.cumsum(sizes) - sizes
+        grads = np.add.reduceat(res[:, None] * X, starts, axis=0) / np.asarray(sizes)[:, None]
+        sqdev = np.sum((grads - self.moments(w)["mean_grad"]) ** 2, axis=1)
+        return 0.5 * np.add.reduceat(res**2, starts) / sizes, sqdev
+
+
+def segment_means(idx: np.ndarray, sizes, values: np.ndarray, vectors: np.ndarray):
+    """Monte Carlo draws of the sample means above: for each replicate (row of ``idx``, which
+    holds index segments of lengths ``sizes`` one after the other), the mean of ``values`` (N,)
+    and the squared norm of the mean of ``vectors`` (N, d) over each segment.
+
+    With ``vectors`` centred at their population mean the second is ||g - E g||^2, whose mean is
+    tr Cov(g). Returns two (R, S) arrays. Rows are reduced in blocks of about 2e6 gathered
+    numbers, each on its own, so a row's numbers do not depend on the rows beside it.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    means, sqnorms = np.empty((2, idx.shape[0], sizes.size))
+    for j, (b, end) in enumerate(zip(sizes, np.cumsum(sizes))):
+        block = max(1, 2_000_000 // (int(b) * vectors.shape[1]))
+        for start in range(0, idx.shape[0], block):
+            rows = idx[start : start + block, end - b : end]
+            means[start : start + block, j] = values[rows].sum(axis=1) / b
+            dev = vectors[rows].sum(axis=1) / b
+            sqnorms[start : start + block, j] = np.einsum("rd,rd->r", dev, dev)
+    return means, sqnorms
