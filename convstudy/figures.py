@@ -391,3 +391,56 @@ def figure_legend(fig, axes, title: str = "", ncols: int = 2):
             ax.get_legend().remove()
     return fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncols=ncols,
                       fontsize="small", title=title, title_fontsize="small")  # fmt: skip
+
+
+def plot_condition_curves(
+    ax, frames: dict, *, theory: dict | None = None, palette="viridis", legend_title: str = "",
+    title: str = "", window: tuple[float, float] | None = None, window_label: str = "window",
+    ylabel: str = "E[f(w_k)] - f*", legend_loc: str = "best",
+):  # fmt: skip
+    """Mean curves with 95% CI bands of named runs frames ``{name: frame}`` (one condition each).
+
+    ``theory`` maps names to ``(steps, values)`` drawn dashed in the curve's colour (e.g. an
+    exact expectation); ``window`` shades an x-interval (a fit or plateau window); ``palette``
+    is a seaborn palette name or a list of colours. The legend is x-small with ``legend_title``.
+    """
+    from .stats.curves import mean_curve
+
+    curves = pd.concat([mean_curve(f).assign(curve=name) for name, f in frames.items()])
+    plot_mean_curves(ax, curves, x="step", hue="curve", palette=palette, xlabel="update k",
+                     ylabel=ylabel, title=title)  # fmt: skip
+    for name, color in zip(frames, sns.color_palette(palette, len(frames))):
+        if theory and name in theory:
+            ax.plot(*theory[name], color=color, ls="--", lw=0.9)
+    if theory:
+        ax.plot([], [], color="0.3", ls="--", lw=0.9, label="exact expectation (theory)")
+    if window is not None:
+        ax.axvspan(*window, color="0.92", zorder=0, label=window_label)
+    title_text = f"{legend_title} ({CI_NOTE})" if legend_title else CI_NOTE
+    ax.legend(fontsize="x-small", title=title_text, title_fontsize="x-small", loc=legend_loc)
+    return ax
+
+
+def plot_schedules(
+    ax_steps, axes_sums, schedules: dict, n_steps: int, *, colors: dict, horizon: int = 10**5
+):
+    """Step sizes eta_k of named schedules over ``n_steps`` updates (``ax_steps``) and their
+    partial sums sum_{j<k} eta_j, sum_{j<k} eta_j^2 to ``horizon`` (two ``axes_sums``, log-log):
+    the Robbins-Monro conditions sum eta = inf, sum eta^2 < inf (Robbins & Monro 1951) made
+    visible. Legend entries of the sums say ``RM`` / ``not RM`` (``schedule.robbins_monro``)."""
+    from .theory.noise_floor import step_size_sums
+
+    ks, at = np.arange(1, n_steps), np.unique(np.geomspace(1, horizon, 200).astype(int)) - 1
+    for name, schedule in schedules.items():
+        ax_steps.plot(ks, schedule(ks), color=colors[name], label=name)
+        rm = "RM" if schedule.robbins_monro else "not RM"
+        for ax, sums in zip(axes_sums, step_size_sums(schedule(np.arange(horizon)))):
+            ax.plot(at + 1, sums[at], color=colors[name], label=f"{name} ({rm})")
+    ax_steps.set(xscale="log", yscale="log", xlabel="update k", ylabel="step size eta_k")
+    for ax, power, title in zip(axes_sums, ("", "^2"), ("Robbins-Monro needs sum eta = inf ...",
+                                                       "... and sum eta^2 < inf")):  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel="updates k", title=title,
+               ylabel=f"sum_{{j<k}} eta_j{power}")  # fmt: skip
+    axes_sums[0].legend(fontsize="x-small", title="schedule (RM = Robbins-Monro)",
+                        title_fontsize="x-small")  # fmt: skip
+    return ax_steps, axes_sums

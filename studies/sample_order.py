@@ -36,10 +36,10 @@ from convstudy.claims import Check
 from convstudy.engine import record_steps
 from convstudy.figures import CI_NOTE, new_figure, plot_estimates, plot_mean_curves, small_legend
 from convstudy.problems import LeastSquares, Logistic, load_dataset, register_problem
-from convstudy.stats.curves import mean_curve, time_average
+from convstudy.stats.curves import mean_curve, time_average_estimate
 from convstudy.stats.estimate import derived_seed
 from convstudy.stats.fits import fit_loglog_slope, ols_slope, slope_difference
-from convstudy.stats.means import mean_ci, ratio_of_means
+from convstudy.stats.means import ratio_of_means
 from convstudy.study import Analysis, Scale, Study, build_problem, simulate_cell
 from convstudy.theory.noise_floor import inverse_time_offset
 
@@ -130,16 +130,12 @@ def measure_problem(frames: dict, cond: dict, run_seed: int) -> tuple[list, list
     """Rows of the ``final_subopt``, ``ratios`` and ``rates`` tables and checks 5a-5c of one
     problem: last-epoch averages, their ratios over reshuffling and epoch-end slopes."""
     problem, k, n = cond["problem"], cond["n_steps"], cond["n_steps"] // cond["epochs"]
-    levels = {s: time_average(frames[s], k - n) for s in SAMPLERS}  # last-epoch averages
-    final = [
-        {"problem": problem, "sampler": s, **mean_ci(levels[s]["value"]).as_row(),
-         "n_diverged": int(levels[s]["diverged"].sum())}
-        for s in SAMPLERS
-    ]  # fmt: skip
+    levels = {s: time_average_estimate(frames[s], k - n) for s in SAMPLERS}  # last epoch
+    final = [{"problem": problem, "sampler": s, **levels[s].row("final_subopt")} for s in SAMPLERS]
     ratios, checks = [], []
     for num, cid in RATIO_CHECKS.items():
         seed = derived_seed(run_seed, "ratios", problem, num)
-        r = ratio_of_means(levels[num]["value"], levels["reshuffle"]["value"], seed=seed)
+        r = ratio_of_means(levels[num].values, levels["reshuffle"].values, seed=seed)
         ratios.append({"problem": problem, "ratio": f"{num} / reshuffle", **r.as_row()})
         checks.append(check(
             r, id=f"{cid}-{problem}", statement=STATEMENTS[cid], expected="> 1", expected_low=1.0,
@@ -233,7 +229,6 @@ def analyze(runs: dict[str, pd.DataFrame], scale: Scale) -> Analysis:
     parts = [measure_problem(by_sampler(runs["decay"], c["problem"]), c, scale.seed) for c in decay]
     final, ratios, rates = (pd.DataFrame([row for p in parts for row in p[i]]) for i in range(3))
     checks = [c for p in parts for c in p[3]]
-    final = final.rename(columns={"estimate": "final_subopt"})
     rates = rates.rename(columns={"estimate": "slope"})
     a = Analysis(checks=checks, findings=findings(final, ratios, rates))
     a.tables.update({"final_subopt": final, "ratios": ratios, "rates": rates})
@@ -274,6 +269,4 @@ study = Study(
     compute={"decay": decay_cell, "oscillation": oscillation_cell},
     analyze=analyze,
     claims=(5,),
-    replicates=200,
-    quick_replicates=20,
 )

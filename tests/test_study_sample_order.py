@@ -9,8 +9,9 @@ from convstudy.studies import sample_order as so
 
 from convstudy.problems import get_problem
 from convstudy.runner import run_study
+from convstudy.stats.curves import time_average_estimate
 from convstudy.stats.estimate import Estimate
-from convstudy.stats.fits import SlopeFit, slope_difference
+from convstudy.stats.fits import SlopeFit, curve_loglog_slope, slope_difference
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,22 @@ def test_slope_difference_normal_interval():
     assert d.value == pytest.approx(-0.9) and d.n == 19
     assert d.ci_high - d.value == pytest.approx(1.959964 * 0.05)
     assert d.value - d.ci_low == pytest.approx(d.ci_high - d.value)
+
+
+def test_reference_slopes_and_last_epoch_averages_known_answers():
+    steps = np.geomspace(10, 1e4, 20)
+    assert curve_loglog_slope(steps, steps**-2.0) == pytest.approx(-2.0)
+    assert -1.0 < curve_loglog_slope(steps, (100 + steps) ** -1.0) < -0.5  # the k0 offset
+    frame = pd.DataFrame(
+        {"replicate": np.repeat([0, 1, 2], 3), "step": np.tile([0, 5, 10], 3),
+         "subopt": [9.0, 1.0, 3.0, 9.0, 2.0, 4.0, 9.0, np.nan, np.nan],
+         "diverged": [False] * 7 + [True] * 2}
+    )  # fmt: skip
+    last = time_average_estimate(frame, 5)
+    np.testing.assert_allclose(last.values, [2.0, 3.0, np.nan])
+    row = last.row("final_subopt")
+    assert row["final_subopt"] == 2.5 and row["n"] == 2 and row["n_diverged"] == 1
+    assert row["share_diverged"] == pytest.approx(1 / 3) and row["ci_low"] < 2.5 < row["ci_high"]
 
 
 def test_cyclic_order_is_deterministic(quick):

@@ -22,6 +22,7 @@ from convstudy.theory.noise_floor import (
     LeastSquaresSGDMoments,
     expected_suboptimality_curve,
     inverse_time_offset,
+    plateau_prediction,
     sgd_moments,
     step_size_sums,
 )
@@ -181,3 +182,16 @@ def test_inverse_time_offset_and_step_size_sums():
     assert s1[-1] > 10 * s1[999] / 3 and s2[-1] < 1.01 * 2.0**2 / k0  # sum eta^2 <= beta^2 / k0
     with pytest.raises(ValueError, match="eta0"):
         inverse_time_offset(-1.0, 1.0)
+
+
+def test_plateau_prediction_is_the_stationary_floor_after_the_transient(scalar_problem):
+    eta = 0.05
+    window = np.arange(2000, 4001, 50)  # (1 - eta h)^(2k) is ~e^-400 at the window start
+    got = plateau_prediction(scalar_problem, eta, window)
+    moments = sgd_moments(scalar_problem)
+    assert got["exact_stationary"] == pytest.approx(moments.stationary_suboptimality(eta))
+    assert got["exact_window_mean"] == pytest.approx(got["exact_stationary"], rel=1e-9)
+    assert abs(got["transient_share_at_window_start"]) < 1e-9
+    assert got["first_order"] == pytest.approx(moments.first_order_floor(eta))
+    early = plateau_prediction(scalar_problem, eta, np.arange(0, 11))  # still in the transient
+    assert early["transient_share_at_window_start"] > 1.0

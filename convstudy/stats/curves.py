@@ -12,6 +12,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -445,3 +446,41 @@ def mean_curve_crossing_table(
          "p_censored": never.mean(axis=0), "n": n, "n_diverged": n_diverged}
     )  # fmt: skip
     return table, boots
+
+
+@dataclass(frozen=True)
+class TimeAverage:
+    """Per-replicate time averages of one condition (``values``, NaN for a diverged replicate),
+    their mean with a Student-t interval (``mean``) and the share of replicates diverged with a
+    Wilson interval (``diverged``)."""
+
+    values: np.ndarray
+    mean: Estimate
+    diverged: Estimate
+
+    def row(self, name: str) -> dict:
+        """Table columns: ``name`` (the mean), ``ci_low, ci_high, n``, ``share_diverged`` with
+        ``diverged_ci_low, diverged_ci_high``, and ``n_diverged``."""
+        d = self.diverged
+        return {name: self.mean.value, "ci_low": self.mean.ci_low, "ci_high": self.mean.ci_high,
+                "n": self.mean.n, "share_diverged": d.value, "diverged_ci_low": d.ci_low,
+                "diverged_ci_high": d.ci_high, "n_diverged": round(d.value * d.n)}  # fmt: skip
+
+
+def time_average_estimate(
+    frame: pd.DataFrame, start: float, *, y: str = "subopt", x: str = "step", level: float = 0.95
+) -> TimeAverage:
+    """The time average of ``y`` over the records with ``x >= start`` per replicate
+    (:func:`time_average`; ``start`` = the last step gives the final value), their mean over the
+    non-diverged replicates (Student t, :func:`convstudy.stats.means.mean_ci`) and the share of
+    replicates diverged (Wilson, :func:`convstudy.stats.proportions.proportion_ci`)."""
+    from .means import mean_ci
+    from .proportions import proportion_ci
+
+    levels = time_average(frame, start, y=y, x=x)
+    diverged = levels["diverged"].to_numpy()
+    share = proportion_ci(int(diverged.sum()), diverged.size, level=level)
+    return TimeAverage(levels["value"].to_numpy(), mean_ci(levels["value"], level), share)
+
+
+__all__ += ["TimeAverage", "time_average_estimate"]

@@ -565,3 +565,23 @@ def fit_inverse_time_coefficients(
 
 
 __all__ += ["fit_inverse_time_coefficients"]
+
+
+def curve_loglog_slope(x, y, *, x_min: float = 0.0) -> float:
+    """Least-squares slope of ln y against ln x over the points with x >= ``x_min`` (x > 0).
+
+    For a deterministic curve (an exact expectation, a reference power law): a curve y ~ C x^p
+    has slope p; no interval (compare :func:`fit_loglog_slope` for the mean curve of runs).
+    """
+    x = check_array(x, "x", "curve_loglog_slope", ndim=1)
+    y = check_array(y, "y", "curve_loglog_slope", shape=x.shape)
+    keep = (x >= x_min) & (x > 0)
+    if keep.sum() < 2 or np.any(y[keep] <= 0):
+        raise ValueError(
+            f"curve_loglog_slope needs at least 2 points with x >= {x_min} and y > 0. "
+            f"Got {int(keep.sum())} points, min y {y[keep].min() if keep.any() else None}."
+        )
+    return float(ols_slope(np.log(x[keep]), np.log(y[keep])))
+
+
+__all__ += ["curve_loglog_slope"]

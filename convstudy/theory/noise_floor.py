@@ -7,8 +7,9 @@ minibatches drawn with replacement on a least-squares problem: the expected subo
 under any schedule, the stationary noise floor for a constant step, its first-order
 approximation eta tr(Sigma) / (4 b), and the largest step for which the second moment stays
 bounded. :func:`sgd_moments` caches it per problem and :func:`expected_suboptimality_curve`
-gives the exact curve of a schedule from a starting point. Schedules of eta_k:
-:func:`inverse_time_offset` (the k0 of eta_k = beta / (k0 + k) for a chosen beta mu) and
+gives the exact curve of a schedule from a starting point; :func:`plateau_prediction` what a
+time-averaged plateau measured over a window of a constant-step run should equal. Schedules
+of eta_k: :func:`inverse_time_offset` (the k0 of eta_k = beta / (k0 + k) for a chosen beta mu) and
 :func:`step_size_sums` (the Robbins-Monro partial sums). Measuring a plateau from runs is
 :func:`convstudy.stats.curves.time_average` and :func:`convstudy.stats.fits.fit_power_law`.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "LeastSquaresSGDMoments",
     "sgd_moments",
     "expected_suboptimality_curve",
+    "plateau_prediction",
     "inverse_time_offset",
     "step_size_sums",
 ]
@@ -208,6 +210,29 @@ def expected_suboptimality_curve(
     start = problem.initial_point() if w0 is None else np.asarray(w0, dtype=float)
     moments = sgd_moments(problem, batch_size)
     return moments.expected_suboptimality(etas, start - problem.w_star, steps)
+
+
+def plateau_prediction(problem: LeastSquares, eta: float, window, *, batch_size: int = 1) -> dict:
+    """Exact predictions for the plateau of constant-step SGD (with replacement) from the default
+    start, time-averaged over the recorded steps ``window`` (increasing, e.g. [K/2, K]).
+
+    Returns ``exact_window_mean`` (the mean of the exact E[f(w_k)] - f* over ``window``: what
+    the measured time average estimates), ``exact_stationary`` (the noise floor,
+    :meth:`LeastSquaresSGDMoments.stationary_suboptimality`), ``first_order`` (eta tr(Sigma) /
+    (4 b)) and ``transient_share_at_window_start`` (exact value at window[0] / floor - 1: the
+    transient from w0 not yet decayed when the window starts).
+    """
+    window = check_array(window, "window", "plateau_prediction", ndim=1)
+    etas = np.full(int(window[-1]), float(eta))
+    exact = expected_suboptimality_curve(problem, etas, window, batch_size=batch_size)
+    moments = sgd_moments(problem, batch_size)
+    floor = moments.stationary_suboptimality(eta)
+    return {
+        "exact_window_mean": float(exact.mean()),
+        "exact_stationary": floor,
+        "first_order": moments.first_order_floor(eta),
+        "transient_share_at_window_start": float(exact[0] / floor - 1.0),
+    }
 
 
 def inverse_time_offset(eta0: float, mu: float, beta_mu: float = 2.0) -> float:
