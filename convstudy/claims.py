@@ -33,12 +33,14 @@ __all__ = [
     "verdict_and_reason",
     "covers",
     "checks_frame",
+    "seed_agreement",
     "VERDICTS",
     "CHECK_COLUMNS",
 ]
 
 VERDICTS = ("reproduced", "within tolerance", "not reproduced", "inconclusive")
 MISSING_VERDICTS = ("inconclusive", "not reproduced")
+CHECK_KINDS = ("claim", "sanity")
 
 
 def _missing(v) -> bool:
@@ -120,7 +122,11 @@ class Check:
     (95% CI), over ``n_replicates`` replicates. ``figure`` and ``table`` are paths relative to
     the study's report folder, naming the evidence. ``prediction`` is the number the theory
     gives (NaN when it only gives an inequality); ``missing`` is the verdict when nothing was
-    measured (see :func:`verdict_and_reason`).
+    measured (see :func:`verdict_and_reason`). ``broken_variant`` names the study's
+    deliberately wrong :class:`~convstudy.study.Variant` that must turn this check into "not
+    reproduced" (the test suite runs it). ``kind`` is ``"claim"``, or ``"sanity"`` for a check
+    no variant can fail (an identity, a linear-algebra fact): reported apart, never counted as
+    a claim.
     """
 
     id: str
@@ -141,6 +147,20 @@ class Check:
     notes: str = field(default="")
     prediction: float = math.nan
     missing: str = "inconclusive"
+    broken_variant: str = ""
+    kind: str = "claim"
+
+    def __post_init__(self) -> None:
+        if self.missing not in MISSING_VERDICTS:
+            raise ValueError(
+                f"The 'missing' field of check {self.id!r} must be one of {MISSING_VERDICTS}. "
+                f"Got {self.missing!r} instead."
+            )
+        if self.kind not in CHECK_KINDS:
+            raise ValueError(
+                f"The 'kind' field of check {self.id!r} must be one of {CHECK_KINDS}. "
+                f"Got {self.kind!r} instead."
+            )
 
     @classmethod
     def from_estimate(cls, estimate: Estimate, **fields) -> Check:
@@ -204,6 +224,10 @@ CHECK_COLUMNS = [
     "verdict",
     "reason",
     "missing",
+    "broken_variant",
+    "kind",
+    "seeds_agree",
+    "seed_verdicts",
     "study",
     "figure",
     "table",
@@ -214,3 +238,24 @@ CHECK_COLUMNS = [
 def checks_frame(checks: list[Check]) -> pd.DataFrame:
     """A claims table, one row per check, in a fixed column order."""
     return pd.DataFrame([c.as_row() for c in checks], columns=CHECK_COLUMNS)
+
+
+def seed_agreement(
+    claims: pd.DataFrame, seed: int, others: list[tuple[int, pd.DataFrame]]
+) -> pd.DataFrame:
+    """The claims table of run seed ``seed`` with how the same checks fared on other seeds.
+
+    ``others`` holds (seed, claims table) pairs of runs on independent seeds. Adds
+    ``seed_verdicts`` ("0: reproduced; 1: reproduced; 2: inconclusive") and ``seeds_agree``
+    ("2/3": how many seeds, this one included, gave this row's verdict). A check missing from
+    another seed's table counts as disagreeing.
+    """
+    verdicts = {seed: dict(zip(claims["id"], claims["verdict"]))}
+    for other, table in others:
+        verdicts[other] = dict(zip(table["id"], table["verdict"]))
+    rows_text, rows_agree = [], []
+    for check, mine in zip(claims["id"], claims["verdict"]):
+        got = {s: table.get(check, "missing") for s, table in verdicts.items()}
+        rows_text.append("; ".join(f"{s}: {v}" for s, v in got.items()))
+        rows_agree.append(f"{sum(v == mine for v in got.values())}/{len(got)}")
+    return claims.assign(seed_verdicts=rows_text, seeds_agree=rows_agree)

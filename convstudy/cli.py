@@ -89,6 +89,30 @@ def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> No
     )
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        seeds = ()
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"must be distinct integers >= 0 separated by commas, e.g. 1,2; got {text!r}"
+        )
+    return seeds
+
+
+def _add_seeds(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=(),
+        metavar="S1,S2",
+        help="also re-run every check on these independent seeds (other than --seed) and show "
+        "in the claims table how many seeds agree with each verdict; their runs are cached, "
+        "not written",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convstudy`` command."""
     parser = _Parser(
@@ -111,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "studies", nargs="+", metavar="STUDY", help="a built-in study name or a .py study file"
+    )
+    run.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="run a study's deliberately broken variant (see `convstudy list`), written to "
+        "OUT/<study>@<variant>/: its checks should read 'not reproduced'",
     )
     _add_execution(run)
 
@@ -138,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument(
         "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
     )
+    _add_seeds(claims)
     _add_execution(claims)
 
     reproduce = sub.add_parser(
@@ -152,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument(
         "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
     )
+    _add_seeds(reproduce)
     _add_execution(reproduce)
 
     sub.add_parser(
@@ -235,10 +267,13 @@ def _summary(result) -> str:
 def _check_sizes(studies, args) -> None:
     """Validate every study's size and grid before running any (one-line errors)."""
     for study in studies:
-        study.grid(study.scale(args.quick, getattr(args, "replicates", None)))
+        scale = study.scale(
+            args.quick, getattr(args, "replicates", None), variant=getattr(args, "variant", None)
+        )
+        study.grid(scale)
 
 
-def _run_all(studies, args) -> tuple[list, list[str]]:
+def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
     """Run each study with the shared options, printing one summary line per study.
 
     A study that fails is reported with its traceback and skipped; the others still run.
@@ -262,6 +297,8 @@ def _run_all(studies, args) -> tuple[list, list[str]]:
                     fresh=args.fresh,
                     quiet=args.quiet,
                     chunk_size=args.chunk_size,
+                    variant=getattr(args, "variant", None),
+                    cache_dir=cache_dir,
                 )
             except ConnectionError:  # the cluster is gone: no point going on
                 raise
@@ -314,10 +351,29 @@ def _claims_of(results):
     return order_checks(pd.concat(frames, ignore_index=True))
 
 
-def _write_and_print_claims(results, args) -> int:
+def _other_seeds_claims(studies, args) -> list:
+    """The claims tables of every seed in ``--seeds`` other than ``--seed`` (runs cached in
+    OUT/.cache, nothing written)."""
+    from argparse import Namespace
+
+    tables = []
+    for seed in getattr(args, "seeds", ()):
+        if seed == args.seed:
+            continue
+        print(f"seed {seed}:", flush=True)
+        quiet_args = Namespace(**{**vars(args), "seed": seed, "out": None})
+        results, _ = _run_all(studies, quiet_args, cache_dir=Path(args.out) / ".cache")
+        tables.append((seed, _claims_of(results)))
+    return tables
+
+
+def _write_and_print_claims(results, args, others=()) -> int:
+    from .claims import seed_agreement
     from .report import claims_summary, claims_terminal_table, write_claims
 
     claims = _claims_of(results)
+    if others:
+        claims = seed_agreement(claims, args.seed, list(others))
     paths = write_claims(claims, args.out)
     print()
     print(claims_terminal_table(claims))
@@ -352,7 +408,25 @@ def _cmd_list(args) -> int:
     print(f"{'study':<{width}}  {'claims':<{cwidth}}  title")
     for name, claims, title in rows:
         print(f"{name:<{width}}  {claims:<{cwidth}}  {title}")
+    variants = [
+        (name, variant, spec.description)
+        for name in names
+        for variant, spec in sorted(getattr(_safe_load(name), "variants", {}).items())
+    ]
+    if variants:
+        print("\nbroken variants (convstudy run STUDY --variant NAME; their checks must fail):")
+        for name, variant, description in variants:
+            print(f"  {name} --variant {variant}: {description}")
     return 0
+
+
+def _safe_load(name: str):
+    from .loader import load_study
+
+    try:
+        return load_study(name)
+    except ValueError:
+        return None
 
 
 def _cmd_run(args) -> int:
@@ -372,7 +446,8 @@ def _cmd_report(args) -> int:
 def _cmd_claims(args) -> int:
     studies, broken = _studies_of(args, with_claims=True)
     results, failed = _run_all(studies, args)
-    status = _write_and_print_claims(results, args)
+    others = _other_seeds_claims(studies, args)
+    status = _write_and_print_claims(results, args, others)
     return _report_failures(broken + failed, len(studies) + len(broken)) or status
 
 
@@ -381,7 +456,8 @@ def _cmd_reproduce(args) -> int:
 
     studies, broken = _studies_of(args)
     results, failed = _run_all(studies, args)
-    status = _write_and_print_claims(results, args)
+    others = _other_seeds_claims([r.study for r in results if r.study.claims], args)
+    status = _write_and_print_claims(results, args, others)
     paths = build_index(args.out)
     print(f"wrote {paths[0]} and {paths[1]}")
     return _report_failures(broken + failed, len(studies) + len(broken)) or status

@@ -31,7 +31,14 @@ from urllib.parse import quote
 import pandas as pd
 
 from .catalogue import CLAIMS, claim_topic
-from .claims import CHECK_COLUMNS, MISSING_VERDICTS, VERDICTS, covers, verdict_and_reason
+from .claims import (
+    CHECK_COLUMNS,
+    CHECK_KINDS,
+    MISSING_VERDICTS,
+    VERDICTS,
+    covers,
+    verdict_and_reason,
+)
 from .output import atomic_write, atomic_write_text
 
 __all__ = [
@@ -68,6 +75,10 @@ _TEXT_COLUMNS = [
     "verdict",
     "reason",
     "missing",
+    "broken_variant",
+    "kind",
+    "seeds_agree",
+    "seed_verdicts",
     "study",
     "figure",
     "table",
@@ -98,6 +109,7 @@ def _normalise_checks(frame: pd.DataFrame) -> pd.DataFrame:
         pd.to_numeric(frame["n_replicates"], errors="coerce").fillna(0).astype(int)
     )
     frame.loc[~frame["missing"].isin(MISSING_VERDICTS), "missing"] = "inconclusive"
+    frame.loc[~frame["kind"].isin(CHECK_KINDS), "kind"] = "claim"
     judged = [
         verdict_and_reason(lo, hi, elo, ehi, prediction=pred, missing=miss)
         for lo, hi, elo, ehi, pred, miss in frame[
@@ -139,6 +151,7 @@ def find_study_folders(out_dir: str | os.PathLike) -> list[Path]:
         for p in out.iterdir()
         if p.is_dir()
         and not p.name.startswith(".")
+        and "@" not in p.name  # a broken variant's run is not part of the report
         and any((p / name).is_file() for name in ("study.json", "README.md", "runs.parquet"))
     )
 
@@ -165,13 +178,31 @@ def verdict_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def claims_summary(frame: pd.DataFrame) -> str:
-    """One sentence: ``18 checks of 8 claims: 15 reproduced, 1 not reproduced, 2 inconclusive.``"""
-    counts = verdict_counts(frame)
-    n_claims = frame["claim"].nunique() if len(frame) else 0
+    """One sentence: ``18 checks of 8 claims: 15 reproduced, ...`` (claim checks only; sanity
+    checks are counted apart)."""
+    claims = frame[frame["kind"] != "sanity"] if "kind" in frame else frame
+    counts = verdict_counts(claims)
+    n_claims = claims["claim"].nunique() if len(claims) else 0
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return (
-        f"{len(frame)} check{'s' * (len(frame) != 1)} of {n_claims} "
+    text = (
+        f"{len(claims)} check{'s' * (len(claims) != 1)} of {n_claims} "
         f"claim{'s' * (n_claims != 1)}: {parts}."
+    )
+    n_sanity = len(frame) - len(claims)
+    if n_sanity:
+        text += f" Apart from these, {n_sanity} sanity check{'s' * (n_sanity != 1)}."
+    return text
+
+
+def multiplicity_note(frame: pd.DataFrame) -> str:
+    """What testing many checks at 95% each means for the table as a whole."""
+    m = int((frame["kind"] != "sanity").sum()) if len(frame) else 0
+    return (
+        f"Each of the {m} claim checks uses its own 95% CI; none is adjusted for multiplicity. "
+        f"Even if every implementation and prediction were exact, about {0.05 * m:.1f} of "
+        "those CIs would miss the true value by chance (family-wise error not controlled), so "
+        "a single surprising verdict is weak evidence on its own; verdicts that agree across "
+        "independent seeds (`convstudy claims --seeds 0,1,2`) are not."
     )
 
 
@@ -239,6 +270,7 @@ def _per_claim(frame: pd.DataFrame) -> list[list]:
     and any other claim number present."""
     numbers = sorted(set(CLAIMS) | set(frame["claim"].tolist()))
     rows = []
+    frame = frame[frame["kind"] != "sanity"]
     for c in numbers:
         part = frame[frame["claim"] == c]
         counts = verdict_counts(part)
@@ -257,12 +289,19 @@ def claims_markdown(frame: pd.DataFrame, title: str = "Claims") -> str:
     ]
     for c, topic, n, *counts in _per_claim(frame):
         lines.append(f"| {c} | {_md_cell(topic)} | {n} | " + " | ".join(map(str, counts)) + " |")
-    lines += [
-        "",
-        VERDICT_RULE,
-        "",
-    ]
-    lines += _checks_table_md(frame, with_statement=True)
+    lines += ["", VERDICT_RULE, "", multiplicity_note(frame), ""]
+    sanity = frame["kind"] == "sanity"
+    lines += _checks_table_md(frame[~sanity], with_statement=True)
+    if sanity.any():
+        lines += [
+            "",
+            "## Sanity checks",
+            "",
+            "Checks no broken variant can fail (identities, exact linear algebra): they "
+            "confirm the set-up and are not counted as claims.",
+            "",
+        ]
+        lines += _checks_table_md(frame[sanity], with_statement=True)
     return "\n".join(lines) + "\n"
 
 
@@ -309,7 +348,9 @@ def _checks_table_md(frame: pd.DataFrame, *, with_statement: bool) -> list[str]:
             _num(r.estimate),
             _ci(r.ci_low, r.ci_high),
             str(r.n_replicates),
-            f"**{r.verdict}**" + (f" ({_md_cell(r.reason)})" if r.reason else ""),
+            f"**{r.verdict}**"
+            + (f" ({_md_cell(r.reason)})" if r.reason else "")
+            + (f"; seeds agree {r.seeds_agree}" if r.seeds_agree else ""),
             _evidence_md(r),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -383,6 +424,8 @@ def run_sentence(run: dict) -> str:
         return ""
     rows = ", ".join(f"{n} rows in `{stem}.parquet`" for stem, n in run.get("rows", {}).items())
     quick = ", quick (reduced) size" if run.get("quick") else ""
+    if run.get("variant"):
+        quick += f", deliberately broken variant {run['variant']!r}"
     return (
         f"Run: {run.get('replicates')} replicates per condition, seed {run.get('seed')}{quick}; "
         f"{run.get('conditions')} conditions" + (f", {rows}" if rows else "") + "."
@@ -622,6 +665,11 @@ def _claims_html(out: Path, claims: pd.DataFrame, study_ids: set[str]) -> list[s
         source = f" · {_inline_html(r.source)}" if r.source else ""
         notes = f'<br><small class="src">{_inline_html(r.notes)}</small>' if r.notes else ""
         reason = f'<br><small class="src">{html.escape(r.reason)}</small>' if r.reason else ""
+        if r.seeds_agree:
+            reason += (
+                f'<br><small class="src" title="{html.escape(r.seed_verdicts, quote=True)}">'
+                f"seeds agree {html.escape(r.seeds_agree)}</small>"
+            )
         h.append(
             f'<tr id="check-{_slug(r.id)}"><td class="num">{r.claim}</td>'
             f'<td class="statement">{_inline_html(r.statement)}'

@@ -572,6 +572,7 @@ def study_record(result: StudyResult) -> dict:
             "replicates": scale.replicates,
             "seed": result.seed,
             "quick": scale.quick,
+            "variant": scale.variant,
             "conditions": len(study.grid(scale)),
             "rows": {stem: len(frame) for stem, frame in runs_files(result.runs).items()},
         },
@@ -623,14 +624,16 @@ def run_study(
     fresh: bool = False,
     quiet: bool = True,
     chunk_size: int | None = None,
+    variant: str | None = None,
 ) -> StudyResult:
     """Compute (or load from cache), analyse and write one study.
 
-    Outputs go to ``out/<study.name>/``; the cache to ``cache_dir`` (default ``out/.cache``).
-    ``out=None`` writes nothing (and caches nothing unless ``cache_dir`` is given).
+    Outputs go to ``out/<study.name>/`` (``out/<study.name>@<variant>/`` for a broken
+    variant); the cache to ``cache_dir`` (default ``out/.cache``). ``out=None`` writes nothing
+    (and caches nothing unless ``cache_dir`` is given).
     """
     t0 = time.perf_counter()
-    scale = study.scale(quick, replicates, seed)
+    scale = study.scale(quick, replicates, seed, variant)
     executor = executor or get_executor(jobs)
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / ".cache"
@@ -645,7 +648,8 @@ def run_study(
         chunk_size=chunk_size,
     )
     analysis = study.analyze(runs, scale)
-    folder = Path(out) / study.name if out is not None else None
+    stem = study.name if variant is None else f"{study.name}@{variant}"
+    folder = Path(out) / stem if out is not None else None
     result = StudyResult(
         study, scale, seed, runs, analysis, folder, n_computed, n_cached, time.perf_counter() - t0
     )

@@ -61,20 +61,24 @@ __all__ = [
     "build_problem",
     "split_condition",
     "parameters_of",
+    "Variant",
 ]
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How big a run is and which seed it uses.
+    """How big a run is, which seed it uses, and whether it runs a broken variant.
 
     ``quick`` shrinks grids and budgets; ``replicates`` is R per condition; ``seed`` is the run
-    seed (``--seed``), from which every cell seed and every bootstrap seed is derived.
+    seed (``--seed``), from which every cell seed and every bootstrap seed is derived;
+    ``variant`` names one of the study's deliberately broken :class:`Variant` (None: the real
+    study), which an analysis may read (``scale.variant == "no-correction"``).
     """
 
     quick: bool
     replicates: int
     seed: int = 0
+    variant: str | None = None
 
     def pick(self, full, quick):
         """``quick`` in a quick run, ``full`` otherwise (for budgets and grid axes)."""
@@ -95,6 +99,22 @@ class Analysis:
     captions: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A deliberately wrong version of a study, to show that its checks can fail.
+
+    ``conditions`` maps each condition to its broken version (e.g. a constant step where the
+    study uses 1/k, cyclic order where it uses random order; return the condition unchanged
+    where the variant does not apply); an analysis-side variant (a wrong formula for a
+    prediction) leaves the conditions alone and reads ``scale.variant``. A check names the
+    variant that must turn it into "not reproduced" (``Check.broken_variant``), and the test
+    suite runs every variant at quick scale to show it does.
+    """
+
+    description: str
+    conditions: Callable[[dict], dict] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +138,7 @@ class Study:
         default=None  # simulate_cell, set below (defined later in this module)
     )
     labels: tuple[str, ...] = ()
+    variants: Mapping[str, Variant] = field(default_factory=dict)
     claims: tuple[int, ...] = ()
     replicates: int = 200
     quick_replicates: int = 20
@@ -132,13 +153,26 @@ class Study:
             )
         object.__setattr__(self, "labels", tuple(self.labels))
 
-    def scale(self, quick: bool = False, replicates: int | None = None, seed: int = 0) -> Scale:
+    def scale(
+        self,
+        quick: bool = False,
+        replicates: int | None = None,
+        seed: int = 0,
+        variant: str | None = None,
+    ) -> Scale:
         default = self.quick_replicates if quick else self.replicates
         r = default if replicates is None else replicates
+        if variant is not None and variant not in self.variants:
+            shown = ", ".join(repr(v) for v in sorted(self.variants)) or "none"
+            raise ValueError(
+                f"The 'variant' parameter of study {self.name!r} must name one of its broken "
+                f"variants ({shown}). Got {variant!r} instead."
+            )
         return Scale(
             quick,
             check_scalar(r, "replicates", self.name, kind=int, low=1, closed="left"),
             check_scalar(seed, "seed", self.name, kind=int, low=0, closed="left"),
+            variant,
         )
 
     def grids(self, scale: Scale) -> dict[str, list[dict]]:
@@ -146,6 +180,9 @@ class Study:
         twice in one grid. A study with one list of conditions has one grid named ``""``."""
         got = self.conditions(scale)
         grids = dict(got) if isinstance(got, Mapping) else {"": list(got)}
+        broken = self.variants[scale.variant].conditions if scale.variant else None
+        if broken is not None:
+            grids = {grid: [broken(dict(c)) for c in conds] for grid, conds in grids.items()}
         for grid, conds in grids.items():
             if not isinstance(grid, str):
                 raise TypeError(f"Grid names of study {self.name!r} must be str. Got {grid!r}.")

@@ -52,3 +52,16 @@ def test_check_rows_carry_prediction_coverage_and_reason():
     assert row["prediction"] == 0.5 and not row["ci_covers_prediction"]
     assert row["verdict"] == "within tolerance" and "excludes" in row["reason"]
     assert covers(0.4, 0.6, 0.5) and covers(0.4, 0.6, math.nan) is None
+
+
+def test_seed_agreement_counts_the_seeds_that_share_a_verdict():
+    import pandas as pd
+
+    from convstudy.claims import seed_agreement
+
+    main = pd.DataFrame({"id": ["a", "b"], "verdict": ["reproduced", "inconclusive"]})
+    one = pd.DataFrame({"id": ["a", "b"], "verdict": ["reproduced", "reproduced"]})
+    two = pd.DataFrame({"id": ["a"], "verdict": ["not reproduced"]})
+    got = seed_agreement(main, 0, [(1, one), (2, two)]).set_index("id")
+    assert got.loc["a", "seeds_agree"] == "2/3" and got.loc["b", "seeds_agree"] == "1/3"
+    assert got.loc["b", "seed_verdicts"] == "0: inconclusive; 1: reproduced; 2: missing"

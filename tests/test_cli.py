@@ -376,3 +376,21 @@ def test_a_built_in_study_that_fails_to_import_is_skipped(
     assert set(summaries(stdout)) == {"tiny"} and (out / "index.html").is_file()
     assert "syntax.py' failed to import: SyntaxError" in stderr
     assert stderr.splitlines()[-1].startswith("convstudy: 1 of 2 studies failed: broken")
+
+
+def test_claims_on_several_seeds_show_how_many_agree(tiny_study_file, tmp_path, capsys):
+    out = tmp_path / "reports"
+    status, stdout, _ = run_cli(capsys, "claims", tiny_study_file, "--seeds", "0,1,2", "--out", out)
+    assert status == 0, stdout
+    claims = pd.read_csv(out / "claims.csv").set_index("id")
+    assert claims.loc["tiny-mean", "seeds_agree"] == "3/3"
+    assert claims.loc["tiny-mean", "seed_verdicts"] == (
+        "0: reproduced; 1: reproduced; 2: reproduced"
+    )
+    assert "seeds agree 3/3" in (out / "claims.md").read_text()
+    assert not (out / "tiny@").exists() and sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+        ".cache",
+        "tiny",
+    ]  # other seeds are cached, not written
+    status, _, err = run_cli(capsys, "claims", tiny_study_file, "--seeds", "1,1", "--out", out)
+    assert status == 2 and "distinct integers" in err

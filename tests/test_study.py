@@ -154,3 +154,35 @@ def test_scale_carries_the_run_seed():
     assert study.scale(quick=True, seed=7).seed == 7
     with pytest.raises(ValueError, match="'seed' parameter of labelled"):
         study.scale(seed=-1)
+
+
+def test_a_broken_variant_transforms_the_conditions_and_fails_its_check():
+    from convstudy.runner import run_study
+    from convstudy.stats.means import mean_ci
+    from convstudy.study import Variant
+
+    def analyze(runs, scale):
+        final = runs[runs["step"] == runs["step"].max()]
+        est = mean_ci(np.log10(final["subopt"].to_numpy()))
+        check = Check.from_estimate(
+            est, id="decreases", claim=3, statement="s", source="src", quantity="log10 f - f*",
+            expected="< -3", expected_low=-np.inf, expected_high=-3.0, broken_variant="tiny-step",
+        )  # fmt: skip
+        return Analysis(checks=[check])
+
+    cond = {**COND, "optimizer": "sgd", "schedule": "constant", "schedule.eta0": 0.05,
+            "n_steps": 300, "sampler": "full", "batch_size": 20}  # fmt: skip
+    for key in ("optimizer.beta1", "schedule.k0", "schedule.warmup_steps"):
+        cond.pop(key)
+    study = Study(
+        name="v", title="t", description="d", conditions=lambda s: [cond], analyze=analyze,
+        variants={"tiny-step": Variant("a step 1000x too small",
+                                       lambda c: {**c, "schedule.eta0": c["schedule.eta0"] / 1e3})},
+    )  # fmt: skip
+    good = run_study(study, quick=True, replicates=3, out=None)
+    bad = run_study(study, quick=True, replicates=3, out=None, variant="tiny-step")
+    assert good.analysis.checks[0].verdict == "reproduced"
+    assert bad.analysis.checks[0].verdict == "not reproduced"
+    assert bad.scale.variant == "tiny-step" and set(bad.runs["schedule.eta0"]) == {5e-05}
+    with pytest.raises(ValueError, match="broken variants \\('tiny-step'\\)"):
+        study.scale(variant="nope")
