@@ -149,6 +149,7 @@ class Check:
     missing: str = "inconclusive"
     broken_variant: str = ""
     kind: str = "claim"
+    rationale: str = ""
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING_VERDICTS:
@@ -226,6 +227,7 @@ CHECK_COLUMNS = [
     "missing",
     "broken_variant",
     "kind",
+    "rationale",
     "seeds_agree",
     "seed_verdicts",
     "study",

@@ -77,6 +77,7 @@ _TEXT_COLUMNS = [
     "missing",
     "broken_variant",
     "kind",
+    "rationale",
     "seeds_agree",
     "seed_verdicts",
     "study",
@@ -382,6 +383,8 @@ class StudyPage:
     tables: list[tuple[str, str]] = field(default_factory=list)  # (stem, caption)
     runs_files: list[str] = field(default_factory=list)
     has_readme: bool = False
+    caveats: list[str] = field(default_factory=list)
+    quick: bool = False
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -445,6 +448,8 @@ def read_study_folder(folder: str | os.PathLike) -> StudyPage:
         page.description = _paragraphs(data.get("description", ""))
         page.run = run_sentence(data.get("run", {}))
         page.findings = list(data.get("findings", []))
+        page.caveats = list(data.get("caveats", []))
+        page.quick = bool(data.get("run", {}).get("quick"))
         page.figures = [(f["stem"], f.get("caption", "")) for f in data.get("figures", [])]
         page.tables = [(t["stem"], t.get("caption", "")) for t in data.get("tables", [])]
     page.has_readme = (folder / "README.md").is_file()
@@ -485,10 +490,20 @@ def _existing(out: Path, rel: str) -> bool:
     return bool(rel) and (out / rel).is_file()
 
 
+QUICK_WARNING = (
+    "This report comes from a quick run (`--quick`): reduced grids, budgets and replicates. "
+    "Its confidence intervals are wider and its fit windows shorter, so more verdicts read "
+    "inconclusive and rates may be pre-asymptotic; the full run (`convstudy reproduce`) is the "
+    "one to cite."
+)
+
+
 def render_index_md(out_dir: str | os.PathLike, pages: list[StudyPage], claims) -> str:
     """``index.md``: the claims table, then every study with its findings, figures and tables."""
     out = Path(out_dir)
     lines = ["# convstudy report", ""]
+    if any(p.quick for p in pages):
+        lines += [f"> **{QUICK_WARNING}**", ""]
     lines += [
         "Every convergence claim of the course, measured over many seeds with 95% confidence "
         "intervals. " + claims_summary(claims),
@@ -514,6 +529,9 @@ def render_index_md(out_dir: str | os.PathLike, pages: list[StudyPage], claims) 
         if p.findings:
             lines += ["### Findings", ""]
             lines += [f"- {_rebase(f, quote(p.name))}" for f in p.findings] + [""]
+        if p.caveats:
+            lines += ["### Caveats", ""]
+            lines += [f"- {_rebase(c, quote(p.name))}" for c in p.caveats] + [""]
         for stem, cap in p.figures:
             base = f"{quote(p.name)}/figures/{quote(stem)}"
             lines += [f"![{cap or stem}]({base}.png)", ""]
@@ -714,10 +732,11 @@ def _study_html(out: Path, page: StudyPage) -> list[str]:
     h += [_block_html(d, pre) for d in page.description]
     if page.run:
         h.append(f'<p class="run">{_inline_html(page.run, pre)}</p>')
-    if page.findings:
-        h.append("<h3>Findings</h3><ul>")
-        h += [f"<li>{_inline_html(f, pre)}</li>" for f in page.findings]
-        h.append("</ul>")
+    for heading, items in (("Findings", page.findings), ("Caveats", page.caveats)):
+        if items:
+            h.append(f"<h3>{heading}</h3><ul>")
+            h += [f"<li>{_inline_html(f, pre)}</li>" for f in items]
+            h.append("</ul>")
     if page.figures:
         h.append("<h3>Figures</h3>")
     for stem, cap in page.figures:
@@ -769,6 +788,11 @@ def render_index_html(out_dir: str | os.PathLike, pages: list[StudyPage], claims
         "</head>",
         "<body>",
         "<header><h1>convstudy report</h1>",
+        *(
+            [f'<p class="run"><strong>{html.escape(QUICK_WARNING)}</strong></p>']
+            if any(p.quick for p in pages)
+            else []
+        ),
         "<p>Every convergence claim of the course, measured over many seeds with 95% "
         "confidence intervals; each study below shows its findings, figures (mean with 95% CI "
         "bands across replicates) and tables.</p></header>",

@@ -560,9 +560,28 @@ def runs_files(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> dict[str, pd.Dat
     return {f"runs_{grid}": frame for grid, frame in runs.items()}
 
 
+def software_versions() -> dict[str, str]:
+    """Versions of convstudy and of the libraries that compute its numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"convstudy": __version__, "python": platform.python_version()}
+    for name in ("numpy", "scipy", "pandas", "numba"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    out["platform"] = platform.platform(terse=True)
+    return out
+
+
 def study_record(result: StudyResult) -> dict:
     """A study's results as data: what ``study.json`` holds and README/index render."""
     study, a, scale = result.study, result.analysis, result.scale
+    frames = runs_files(result.runs)
+    engines = sorted(
+        {e for f in frames.values() if "engine" in f for e in f["engine"].dropna().unique()}
+    )
     return {
         "name": study.name,
         "title": study.title,
@@ -574,9 +593,14 @@ def study_record(result: StudyResult) -> dict:
             "quick": scale.quick,
             "variant": scale.variant,
             "conditions": len(study.grid(scale)),
-            "rows": {stem: len(frame) for stem, frame in runs_files(result.runs).items()},
+            "rows": {stem: len(frame) for stem, frame in frames.items()},
+            "engines": engines,
+            "software": software_versions(),
         },
+        "design": {grid or "conditions": conds for grid, conds in study.grids(scale).items()},
+        "labels": list(study.labels),
         "findings": list(a.findings),
+        "caveats": list(a.caveats),
         "figures": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.figures],
         "tables": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.tables],
         "checks": json.loads(
@@ -587,13 +611,42 @@ def study_record(result: StudyResult) -> dict:
 
 def render_study_readme(record: dict) -> str:
     """A study's README.md, rendered from its :func:`study_record`."""
-    lines = [f"# {record['title']}", "", record["description"], "", run_sentence(record["run"]), ""]
+    run = record["run"]
+    lines = [f"# {record['title']}", "", record["description"], "", run_sentence(run), ""]
     if record["findings"]:
         lines += ["## Findings", ""] + [f"- {f}" for f in record["findings"]] + [""]
-    if record["checks"]:
-        columns = ["id", "quantity", "expected", "estimate", "ci_low", "ci_high"]
-        claims = pd.DataFrame(record["checks"])[[*columns, "n_replicates", "verdict"]]
-        lines += ["## Claims checked", "", markdown_table(claims), ""]
+    checks = pd.DataFrame(record["checks"])
+    if len(checks):
+        columns = ["id", "quantity", "prediction", "estimate", "ci_low", "ci_high"]
+        shown = checks[[*columns, "n_replicates", "verdict", "reason"]]
+        lines += ["## Claims checked", "", markdown_table(shown), ""]
+        bands = checks[["id", "expected", "rationale", "broken_variant"]]
+        lines += [
+            "## Acceptance intervals",
+            "",
+            "Fixed before the runs (`convstudy/catalogue/`): the theory's prediction, the band "
+            "around it and why it is that wide, the fit window, and the deliberately broken "
+            "variant that must fail each check (`convstudy run "
+            f"{record['name']} --variant NAME`).",
+            "",
+            markdown_table(bands),
+            "",
+        ]
+    if record.get("caveats"):
+        lines += ["## Caveats", ""] + [f"- {c}" for c in record["caveats"]] + [""]
+    if record.get("design"):
+        software = ", ".join(f"{k} {v}" for k, v in run.get("software", {}).items())
+        engines = ", ".join(run.get("engines", [])) or "-"
+        lines += [
+            "## Design",
+            "",
+            f"Every condition, with every parameter ({run['replicates']} replicates each, run "
+            f"seed {run['seed']}; engine: {engines}; {software}). Labels "
+            f"({', '.join(record.get('labels', [])) or 'none'}) only name conditions.",
+            "",
+        ]
+        for grid, conds in record["design"].items():
+            lines += [f"### {grid}", "", markdown_table(pd.DataFrame(conds)), ""]
     if record["figures"]:
         lines += ["## Figures", ""]
         for fig in record["figures"]:

@@ -91,7 +91,8 @@ class Analysis:
 
     ``tables`` and ``figures`` map a file stem to a DataFrame / matplotlib Figure; ``captions``
     maps the same stems to one sentence each; ``findings`` are Markdown sentences whose numbers
-    come from the data; ``checks`` are the claims it measured.
+    come from the data; ``checks`` are the claims it measured; ``caveats`` name every anomaly in
+    the tables a reader must know (Markdown sentences).
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -99,6 +100,7 @@ class Analysis:
     captions: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

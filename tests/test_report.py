@@ -273,3 +273,27 @@ def test_index_html_renders_in_headless_chromium_with_every_image_loaded(tree_co
     n_figures = len(list(tree_copy.glob("*/figures/*.png")))
     assert result["n"] == n_figures + 1
     assert result["bad"] == ["missing-on-purpose.png"]
+
+
+def test_a_quick_report_says_so_at_its_top(tree_copy):
+    md = (tree_copy / "index.md").read_text()  # the tree comes from --quick
+    assert md.splitlines()[2].startswith("> **This report comes from a quick run")
+    assert "This report comes from a quick run" in (tree_copy / "index.html").read_text()
+    for name in ("tiny", "tiny_wrong"):
+        record_path = tree_copy / name / "study.json"
+        record = json.loads(record_path.read_text())
+        record["run"]["quick"] = False
+        record["caveats"] = ["A caveat a reader must know."]
+        record_path.write_text(json.dumps(record))
+    build_index(tree_copy)
+    md = (tree_copy / "index.md").read_text()
+    assert "quick run" not in md
+    assert "### Caveats" in md and "A caveat a reader must know." in md
+
+
+def test_study_record_holds_the_design_and_software(tree):
+    record = json.loads((tree / "tiny" / "study.json").read_text())
+    assert record["design"]["conditions"][1] == {"mu": 1.0, "n_draws": 100}  # quick size
+    assert set(record["run"]["software"]) >= {"convstudy", "python", "numpy", "numba"}
+    readme = (tree / "tiny" / "README.md").read_text()
+    assert "## Design" in readme and "| mu |" in readme.replace("   ", " ").replace("  ", " ")

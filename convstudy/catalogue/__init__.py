@@ -1,15 +1,22 @@
-"""The catalogue of the course's convergence claims: what each claim says and where it comes from.
+"""The catalogue of the course's convergence claims and of the checks that measure them.
 
-Data only (no computation): the claims are fixed before any run, and studies, the claims table
-and the report refer to them by number. Source: the course slides "Training Neural Networks:
-Optimization"; theory references with exact constants are given per check in the studies.
+Data only, fixed before any run. ``CLAIMS`` holds what each of the eight claims says (source: the
+course slides "Training Neural Networks: Optimization"). Each study's checks are specified in a
+module of this package named after the study (``convstudy.catalogue.<study>``, a tuple
+``SPECS`` of :class:`~convstudy.catalogue.spec.CheckSpec`): statement, source with exact
+constants, the theory's prediction and how it is computed, the tolerance and why, the fit window
+and why, and the broken variant that must fail the check. :func:`all_specs` lists them all.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 
-__all__ = ["Claim", "CLAIMS", "claim_topic"]
+from .spec import CheckSpec
+
+__all__ = ["Claim", "CLAIMS", "claim_topic", "CheckSpec", "all_specs"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +91,17 @@ def claim_topic(number: int) -> str:
     """The one-line topic of claim ``number`` ('' for a number outside the catalogue)."""
     claim = CLAIMS.get(number)
     return claim.topic if claim else ""
+
+
+def all_specs() -> dict[str, CheckSpec]:
+    """Every check specified in the catalogue, by (pattern) id; ids are unique."""
+    out: dict[str, CheckSpec] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "spec" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for spec in getattr(module, "SPECS", ()):
+            if spec.id in out:
+                raise ValueError(f"Check id {spec.id!r} is specified twice in the catalogue.")
+            out[spec.id] = spec
+    return out
