@@ -16,9 +16,11 @@ from convstudy.studies import iterations_to_eps as ite
 
 from convstudy.runner import run_study
 from convstudy.stats.curves import hitting_time_table
+from convstudy.stats.fits import min_hitting_slope_ratio
 from convstudy.study import Scale, build_problem, cell_seed, parameters_of
 from convstudy.theory.complexity import (
     expected_smoothness,
+    gd_rate,
     inverse_time_variance_share,
     max_sample_smoothness,
 )
@@ -104,6 +106,39 @@ def test_hitting_time_quantiles_count_censored_as_infinite():
     q = q.iloc[0]
     assert (q["q25"], q["q50"], q["q100"]) == (10.0, 20.0, np.inf)
     assert (q["n_censored"], q["share_censored"]) == (1, 0.25)
+
+
+def test_gd_rate_on_the_quadratic():
+    """rho = (1 - 1/kappa)^2 at eta = 1/L, ((kappa - 1)/(kappa + 1))^2 at 2/(L + mu)."""
+    p = build_problem(ite.PROBLEMS["quadratic kappa=10"])
+    rate = gd_rate(p, 1 / p.L)
+    assert (rate["mu_local"], rate["L_local"]) == pytest.approx((p.mu, p.L))
+    assert rate["rho_theory"] == pytest.approx((1 - p.mu / p.L) ** 2)
+    assert rate["slope_theory"] == pytest.approx(1 / math.log(1 / rate["rho_theory"]))
+    kappa = p.L / p.mu
+    assert gd_rate(p, 2 / (p.L + p.mu))["rho_theory"] == pytest.approx(
+        ((kappa - 1) / (kappa + 1)) ** 2
+    )
+
+
+def test_min_hitting_slope_ratio_on_exact_linear_rates():
+    """Curves f_k = rho^k (no noise): slopes 1/ln(1/rho); the ratio is that of the slowest
+    competitor to the reference, with a degenerate CI."""
+    steps = np.arange(0, 200)
+    frames = {
+        name: pd.DataFrame(
+            [
+                {"replicate": r, "step": k, "subopt": rho**k, "diverged": False}
+                for r in range(3)
+                for k in steps
+            ]
+        )  # fmt: skip
+        for name, rho in {"ref": 0.5, "slow": 0.8, "slower": 0.9}.items()
+    }
+    est, closest = min_hitting_slope_ratio(frames, "ref", 10.0 ** -np.arange(1, 8), seed=0)
+    assert closest == "slow"
+    assert est.value == pytest.approx(math.log(2) / math.log(1 / 0.8), rel=1e-6)
+    assert est.ci_low == pytest.approx(est.value) and est.ci_high == pytest.approx(est.value)
 
 
 def test_variance_share():

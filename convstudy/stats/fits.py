@@ -585,3 +585,69 @@ def curve_loglog_slope(x, y, *, x_min: float = 0.0) -> float:
 
 
 __all__ += ["curve_loglog_slope"]
+
+
+def min_hitting_slope_ratio(
+    frames: dict[str, pd.DataFrame],
+    reference: str,
+    eps,
+    *,
+    seed: int,
+    y: str = "subopt",
+    x: str = "step",
+    level: float = 0.95,
+    n_boot: int = 1000,
+) -> tuple[Estimate, str]:
+    """min_j s_j / s_ref over the conditions j != ``reference`` of ``frames``, with a bootstrap CI.
+
+    s is the least-squares slope of a condition's mean-curve hitting times (interpolated linearly
+    between records, :func:`convstudy.stats.curves.mean_curve_crossings`) against ln(1/eps),
+    over the eps its mean curve reaches: for linear convergence the iterations per e-fold of eps,
+    1/ln(1/rho) (as in :func:`fit_hitting_slope`). A ratio > 1 says that the reference converges
+    fastest, e.g. the step 2/(L + mu) among fixed steps on a quadratic (Nesterov 2004, Thm
+    2.1.15). Condition j is resampled independently, seeded by ``derived_seed(seed, j)``; the CI
+    is the percentile interval of the bootstrap ratios and ``n`` the smallest number of
+    non-diverged replicates. Returns the estimate and the condition attaining the minimum.
+    """
+    from .estimate import derived_seed
+
+    owner = "min_hitting_slope_ratio"
+    if reference not in frames or len(frames) < 2:
+        raise ValueError(
+            f"The 'reference' parameter of {owner} must name one of at least 2 frames. "
+            f"Got {reference!r} for {sorted(frames)}."
+        )
+    level = check_scalar(level, "level", owner, low=0.0, high=1.0)
+    eps = np.atleast_1d(check_array(eps, "eps", owner, ndim=(0, 1)))
+    u, slopes, boots, n = np.log(1.0 / eps), {}, {}, []
+    for name, frame in frames.items():
+        point, b, n_j, _ = mean_curve_crossings(
+            frame, eps, y=y, x=x, interpolate="linear", n_boot=n_boot, seed=derived_seed(seed, name)
+        )
+        slopes[name], boots[name] = (
+            ols_slope(u, point, skip_nan=True)[0],
+            ols_slope(u, b, skip_nan=True),
+        )
+        n.append(n_j)
+    others = [name for name in frames if name != reference]
+    closest = min(others, key=slopes.get)
+    ratios = np.min([boots[name] for name in others], axis=0) / boots[reference]
+    low, high = percentile_interval(ratios, level)
+    ratio = float(slopes[closest] / slopes[reference])
+    return Estimate(
+        ratio, float(low), float(high), min(n), bootstrap_method(n_boot), level
+    ), closest
+
+
+__all__ += ["min_hitting_slope_ratio"]
+
+
+def slope_fit_row(fit: SlopeFit, **columns) -> dict:
+    """A table row of a fit: ``columns``, then ``slope, ci_low, ci_high, se, intercept``, the
+    fit's ``details`` and ``n``."""
+    e = fit.estimate
+    return {**columns, "slope": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "se": fit.se,
+            "intercept": fit.intercept, **fit.details, "n": e.n}  # fmt: skip
+
+
+__all__ += ["slope_fit_row"]

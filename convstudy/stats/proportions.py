@@ -121,3 +121,16 @@ def proportions_by(
         minus_reference_low=[d.ci_low for d in diffs],
         minus_reference_high=[d.ci_high for d in diffs],
     )
+
+
+def diverged_share(frame, *, level: float = 0.95, method: str = "exact") -> Estimate:
+    """Share of a condition's replicates that diverged (at any record) with :func:`proportion_ci`.
+
+    ``frame`` is a tidy run frame (columns ``replicate`` and ``diverged``); ``n`` is the number
+    of replicates.
+    """
+    diverged = frame.groupby("replicate")["diverged"].any()
+    return proportion_ci(int(diverged.sum()), int(diverged.size), level=level, method=method)
+
+
+__all__ += ["diverged_share"]

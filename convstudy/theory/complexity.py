@@ -4,7 +4,7 @@
   a fixed step on a quadratic (asymptotically, near w*, on any C^2 strongly convex problem), and
   :func:`iterations_per_efold` = 1 / ln(1/rho), the slope of iterations-to-eps against ln(1/eps).
 - :func:`local_hessian`: the Hessian at w* of the linear-model problems, whose eigenvalues
-  (:func:`local_spectrum`) give rho.
+  (:func:`local_spectrum`) give rho; :func:`gd_rate` collects them for a problem and a step.
 - :func:`max_sample_smoothness`, :func:`expected_smoothness` and :func:`tuned_inverse_time_k0`:
   the shift k0 of a "tuned" 1/k schedule eta_k = 1/(mu (k + k0)) for minibatches of size b
   (:func:`minibatch_k0` for a problem).
@@ -30,6 +30,7 @@ __all__ = [
     "iterations_per_efold",
     "local_hessian",
     "local_spectrum",
+    "gd_rate",
     "max_sample_smoothness",
     "expected_smoothness",
     "tuned_inverse_time_k0",
@@ -217,3 +218,17 @@ def inverse_time_variance_share(c: float, B: float, k0: float, k: float) -> floa
     k = check_scalar(k, "k", owner, low=0.0, closed="left")
     variance = c / (k + k0)
     return float(variance / (variance + max(B, 0.0) * (k0 / (k + k0)) ** 2))
+
+
+def gd_rate(problem: Problem, step: float) -> dict[str, float]:
+    """Gradient descent's asymptotic rate on a linear-model problem with a fixed step.
+
+    As table columns: ``mu_local`` and ``L_local``, the extreme eigenvalues of the Hessian at w*
+    (:func:`local_spectrum`); ``rho_theory`` = :func:`gd_contraction` of that spectrum, the
+    per-step contraction of f - f*; ``slope_theory`` = :func:`iterations_per_efold` (rho), the
+    iterations per e-fold of eps (inf for a step above 2/L_local: divergence).
+    """
+    eig = local_spectrum(problem)
+    rho = gd_contraction(eig, step)
+    return {"mu_local": float(eig[0]), "L_local": float(eig[-1]), "rho_theory": rho,
+            "slope_theory": iterations_per_efold(rho)}  # fmt: skip
