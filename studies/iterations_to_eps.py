@@ -1,15 +1,13 @@
 """Iterations (and samples) to reach f - f* <= eps: batch GD, SGD and minibatch SGD.
 
-DESIGN.md claims 2, 3 and 4 on three problems: a strongly convex quadratic (d = 10, N = 1000,
-Hessian spectrum log-spaced from mu = 1 to L = kappa, label noise 3 so that SGD's variance term
-soon outweighs its bias term) at kappa = 10, 30, 100; L2-regularised logistic regression on the
-breast-cancer data (569 x 30, lam = 0.1); a realizable teacher-student tanh network (N = 200,
-d = 25), nonconvex with f* = 0, so eps is a target on f itself. Every replicate starts from its
-own random point (GD is measured over initialisations, the stochastic methods over
-initialisations and sampling). Grids:
+DESIGN.md claims 2, 3 and 4 on a strongly convex quadratic (d = 10, N = 1000, Hessian spectrum
+log-spaced over [mu, L] = [1, kappa], label noise 3 so that SGD's variance term soon outweighs its
+bias term) at kappa = 10, 30, 100; on L2-logistic regression (breast cancer, 569 x 30,
+lam = 0.1); and on a realizable teacher-student tanh network (N = 200, d = 25; nonconvex, f* = 0,
+so eps bounds f itself). Every replicate starts from its own random point (GD varies by it). Grids:
 
-- ``gd``: batch GD (b = N) with fixed steps eta = s/L, s from 0.5 to 2.1 (with 1/L and the
-  optimal 2/(L + mu)); on logistic L is the global bound lam + lambda_max(X'X)/(4N) and the
+- ``gd``: batch GD (b = N), fixed steps eta = s/L, s in 0.5 .. 2.1 (1/L and the optimal
+  2/(L + mu) included); on logistic L is the global bound lam + lambda_max(X'X)/(4N) and the
   theory uses the Hessian at w* (:mod:`convstudy.theory.complexity`);
 - ``sgd``: SGD (b = 1) and minibatch SGD (b = 4 .. 256) with the tuned 1/k schedule
   eta_k = 1/(mu (k + k0_b)), k0_b = L_b/mu (L_b the expected smoothness of a b-sample gradient),
@@ -19,9 +17,8 @@ initialisations and sampling). Grids:
 Iterations to eps: the first recorded step at which the mean curve (bootstrap CI) and each
 replicate (quantiles) reach eps; a replicate that never does is censored and counted. Rate fits
 use the mean curve's crossings interpolated between records (:mod:`convstudy.stats`); GD also
-records every (n_steps/30)-th step, so that a growing record spacing does not round its hitting
-times up. Wall-clock time per iteration against b is machine-dependent and measured by
-``benchmarks/minibatch_wall_clock.py``.
+records every (n_steps/30)-th step so that a growing record spacing does not round its hitting
+times up. Wall-clock cost against b is machine-dependent: ``benchmarks/minibatch_wall_clock.py``.
 """
 
 from __future__ import annotations
@@ -473,27 +470,17 @@ def analyze(runs: dict[str, pd.DataFrame], scale: Scale) -> Analysis:
 
 CAPTIONS = {
     "subopt_curves": f"f - f* against iterations and samples processed ({fg.CI_NOTE}).",
-    "gd_linear_rate": "Batch GD: iterations to eps grow linearly in log(1/eps); fitted slope "
-    "(over the shaded window) next to the theoretical 1/ln(1/rho).",
-    "gd_step_sweep": "GD iterations per e-fold of eps against the step eta L at kappa=10: "
-    "theory 1/ln(1/rho(eta)) is minimal at 2/(L+mu); above 2/L every run diverges.",
-    "iterations_to_eps": "Iterations (top) and samples (bottom) for the mean curve to reach "
-    "eps: GD needs log(1/eps) iterations, SGD ~ 1/eps.",
-    "minibatch_tradeoff": "Minibatch trade-off (quadratic, kappa=10): iterations fall with b, "
-    "samples grow; the fitted variance coefficient falls like 1/b.",
-    "hitting_times": "Iterations and samples to each eps: mean curve (first recorded step, "
-    "bootstrap CI) and replicate quantiles (a censored replicate counts as +inf).",
-    "gd_rates": "Batch GD: fitted iterations per e-fold of eps against 1/ln(1/rho), rho the "
-    "step's contraction factor from the Hessian at w*.",
+    "gd_linear_rate": "GD: iterations to eps linear in log(1/eps); fitted slope vs 1/ln(1/rho).",
+    "gd_step_sweep": "Iterations per e-fold vs eta L, kappa=10: least at 2/(L+mu); > 2/L diverges.",
+    "iterations_to_eps": "Iterations, samples to eps (mean curve): GD ~ log(1/eps), SGD ~ 1/eps.",
+    "minibatch_tradeoff": "Minibatch (kappa=10): iterations fall, samples grow, c_b falls as 1/b.",
+    "hitting_times": "Iterations, samples to eps: mean curve (bootstrap CI), replicate quantiles.",
+    "gd_rates": "GD iterations per e-fold of eps against 1/ln(1/rho) from the Hessian at w*.",
     "gd_divergence": "Share of GD runs that diverged, per step, exact 95% CI.",
-    "sgd_rates": "SGD and minibatch SGD with eta_k = 1/(mu(k+k0_b)): log-log slope of "
-    "iterations to eps against 1/eps (1 expected with i.i.d. sampling).",
-    "tradeoff_to_eps": "Iterations and samples for the mean curve to reach eps per b "
-    "(interpolated crossings, bootstrap CI).",
-    "minibatch_fits": "Log-log slopes against b (bootstrap CIs, independent per b): "
-    f"iterations and samples to eps={CLAIM_EPS:g}, and the variance coefficient.",
-    "minibatch_variance": "Variance coefficient c_b of f ~ c_b/(k+k0_b) + B (k0_b/(k+k0_b))^2 "
-    "per b, and its log-log slope against b (expected -1).",
+    "sgd_rates": "SGD, eta_k = 1/(mu(k+k0_b)): log-log slope of iterations to eps vs 1/eps.",
+    "tradeoff_to_eps": "Iterations, samples to eps per b (interpolated crossings, bootstrap CI).",
+    "minibatch_fits": "Log-log slopes against b: iterations and samples to eps=0.01, and c_b.",
+    "minibatch_variance": "Variance coefficient c_b of f ~ c_b/(k+k0) + B (k0/(k+k0))^2 per b.",
 }
 
 
