@@ -67,7 +67,10 @@ def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> No
         )
     p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help="study seed (0)")
     p.add_argument(
-        "--out", default="reports", metavar="DIR", help="reports folder (default: reports)"
+        "--out",
+        metavar="DIR",
+        help="reports folder (default: reports, or reports-quick with --quick, so that a quick "
+        "run never overwrites the full report)",
     )
     p.add_argument("--fresh", action="store_true", help="recompute every cell (ignore the cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -166,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="studies to include (default: every built-in study that checks a claim)",
     )
     claims.add_argument(
-        "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
+        "--strict",
+        action="store_true",
+        help="exit 1 when any claim is not reproduced or a condition diverged in every replicate",
+    )
+    claims.add_argument(
+        "--table", action="store_true", help="also print the full claims table (wide)"
     )
     _add_seeds(claims)
     _add_execution(claims)
@@ -181,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         "studies", nargs="*", metavar="STUDY", help="studies to run (default: every built-in)"
     )
     reproduce.add_argument(
-        "--strict", action="store_true", help="exit 1 when any claim is not reproduced"
+        "--strict",
+        action="store_true",
+        help="exit 1 when any claim is not reproduced or a condition diverged in every replicate",
     )
     _add_seeds(reproduce)
     _add_execution(reproduce)
@@ -258,10 +268,17 @@ def _summary(result) -> str:
         counts = verdict_counts(checks_frame(checks))
         verdicts = "; " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     n, c = result.n_computed, result.n_cached
-    return (
+    line = (
         f"{result.study.name}: {n} cell{'s' * (n != 1)} computed, {c} from cache, "
         f"{result.wall_time:.1f} s -> {result.folder}{verdicts}"
     )
+    k = len(result.all_diverged)
+    if k:
+        first = ", ".join(f"{key}={value}" for key, value in result.all_diverged[0].items())
+        line += (
+            f"\n  warning: every replicate diverged in {k} condition{'s' * (k != 1)} (e.g. {first})"
+        )
+    return line
 
 
 def _check_sizes(studies, args) -> None:
@@ -368,6 +385,7 @@ def _other_seeds_claims(studies, args) -> list:
 
 
 def _write_and_print_claims(results, args, others=()) -> int:
+    """Write the claims table; print a compact summary (the full table is in the files)."""
     from .claims import seed_agreement
     from .report import claims_summary, claims_terminal_table, write_claims
 
@@ -376,15 +394,32 @@ def _write_and_print_claims(results, args, others=()) -> int:
         claims = seed_agreement(claims, args.seed, list(others))
     paths = write_claims(claims, args.out)
     print()
-    print(claims_terminal_table(claims))
-    print()
+    if getattr(args, "table", False):
+        print(claims_terminal_table(claims))
+        print()
     print(claims_summary(claims))
-    print(f"wrote {paths[0]} and {paths[1]}")
+    for verdict in ("not reproduced", "inconclusive", "within tolerance"):
+        ids = claims.loc[(claims["verdict"] == verdict) & (claims["kind"] == "claim"), "id"]
+        if len(ids):
+            shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+            print(f"  {verdict}: {shown}")
+    diverged = [(r.study.name, c) for r in results for c in r.all_diverged]
+    if diverged:
+        print(f"  every replicate diverged in {len(diverged)} condition(s), in studies "
+              f"{', '.join(sorted({name for name, _ in diverged}))}")  # fmt: skip
+    print(f"full table: {paths[1]} (CSV: {paths[0]})")
     failed = int((claims["verdict"] == "not reproduced").sum())
+    status = 0
     if args.strict and failed:
         print(f"{PROG}: {failed} claim check(s) not reproduced (--strict)", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    if args.strict and diverged:
+        print(
+            f"{PROG}: every replicate diverged in {len(diverged)} condition(s) (--strict)",
+            file=sys.stderr,
+        )
+        status = 1
+    return status
 
 
 def _cmd_list(args) -> int:
@@ -483,6 +518,22 @@ _COMMANDS = {
 }
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse, in one line, an --out that cannot hold the reports (before any work is done)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".convstudy-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"--out {str(out)!r} is not writable ({reason}); choose another folder"
+        ) from exc
+
+
 def _fail(message: str, exc: BaseException | None = None) -> int:
     if exc is not None and os.environ.get("CONVSTUDY_TRACEBACK"):
         raise exc
@@ -505,9 +556,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
         if args.command is None:
             return _fail(f"choose a command: {', '.join([*_COMMANDS, 'bench'])} (see --help)")
-        if getattr(args, "out", None) is not None and Path(args.out).exists():
-            if not Path(args.out).is_dir():
-                raise UsageError(f"--out {args.out!r} exists and is not a folder")
+        if args.command != "list" and getattr(args, "out", "") is None:
+            args.out = "reports-quick" if getattr(args, "quick", False) else "reports"
+        if getattr(args, "out", None) is not None and args.command != "report":
+            _check_writable(Path(args.out))
         return _COMMANDS[args.command](args)
     except UsageError as exc:
         return _fail(str(exc), exc)

@@ -266,6 +266,26 @@ def _observe(observables: dict[str, Observable], w, w_previous, active, n_rep) -
     return values
 
 
+def check_state(optimizer: Optimizer, state, n_rep: int, where: str) -> None:
+    """Refuse, in one line, an optimizer state the engine cannot mask per replicate: it must be
+    a tuple (a NamedTuple) of numpy arrays whose first axis has length R."""
+    fields = getattr(state, "_fields", None) or [str(i) for i in range(len(state))]
+    if not isinstance(state, tuple):
+        raise TypeError(
+            f"The optimizer {optimizer.name!r} returned from {where} a state of type "
+            f"{type(state).__name__}; it must be a tuple (e.g. a NamedTuple) of numpy arrays."
+        )
+    for name, value in zip(fields, state):
+        shape = getattr(value, "shape", None)
+        if not isinstance(value, np.ndarray) or not shape or shape[0] != n_rep:
+            got = f"shape {shape}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(
+                f"The optimizer {optimizer.name!r} returned from {where} a state whose field "
+                f"{name!r} is {got}; every field must be a numpy array whose first axis has one "
+                f"entry per replicate ({n_rep})."
+            )
+
+
 class _NumpyStepper:
     """The reference path: one vectorised numpy update of all replicates per Python iteration.
 
@@ -299,6 +319,8 @@ class _NumpyStepper:
                 g = problem.batch_grad(w, self.block[self.pos])
                 self.pos += 1
             w_new, state_new = optimizer.update(g, w, state, float(self.etas[k]))
+            if k == 0:
+                check_state(optimizer, state_new, w.shape[0], "update")
             if self.project is not None:
                 w_new = self.project(w_new)
             ok = active & np.isfinite(w_new).all(axis=1) & np.isfinite(g).all(axis=1)
@@ -469,6 +491,7 @@ def simulate(
     if divergence_bound is not None:
         divergence_bound = check_scalar(divergence_bound, "divergence_bound", owner, low=0.0)
     state = optimizer.init(w)
+    check_state(optimizer, state, n_rep, "init")
     active = np.ones(n_rep, dtype=bool)
     path = _choose_engine(engine, problem, optimizer, sampler, project)
     if path == "fast":

@@ -18,7 +18,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .claims import checks_frame
 from .output import atomic_write, atomic_write_text, markdown_table, write_figure, write_table
-from .registry import WorkerContext, enter_context, user_modules, worker_context
+from .registry import WorkerContext, enter_context, worker_context
 from .report import run_sentence
 from .study import (
     Analysis,
@@ -207,27 +207,31 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
     It covers the library's computing modules; the compute functions and what they reach by
     name in their own (study) module, but not the rest of that module, so editing an analysis
     or a figure recomputes nothing; and every user module (neither installed nor part of
-    convstudy) the computation imports: modules the study module or a compute function's
-    module refers to, modules that registered a name (:func:`convstudy.registry.user_modules`),
-    and modules named by an import path ``"module:attr"`` in a condition, followed through the
-    modules they import. So an edit to a user's optimizer file recomputes its cells.
+    convstudy) the computation imports: the modules of the optimizers, problems, schedules
+    and samplers the conditions name (registered names and import paths ``"module:attr"``;
+    one defined in the study file itself is hashed by its source, like a compute function) and
+    the modules the study module refers to, followed through the modules they import. So an
+    edit to a user's optimizer file recomputes its cells. Registrations elsewhere in the
+    process change nothing.
     """
     digest = hashlib.sha256(_library_fingerprint().encode())
     computes = study.compute.values() if isinstance(study.compute, Mapping) else [study.compute]
+    entries, todo = _named_by(conditions)
+    own = getattr(study.analyze, "__module__", None)  # the study file itself
     study_modules = set()
-    todo = set(user_modules())
-    for fn in _functions_in(list(computes)):
-        module = sys.modules.get(getattr(fn, "__module__", "") or "")
+    for fn in [*_functions_in(list(computes)), *entries]:
+        name = getattr(fn, "__module__", "") or ""
+        module = sys.modules.get(name)
         if module is None or _user_file(module) is None and not _is_study_module(module):
+            todo.add(name)  # a library or installed object: nothing to hash, or a whole file
             continue
-        study_modules.add(module.__name__)
+        if name != own and not _is_study_module(module):
+            todo.add(name)  # a user's own module (an optimizer file): hashed whole below
+            continue
+        study_modules.add(name)
         for text in _closure_sources(fn, module):
             digest.update(text.encode())
         todo |= _referenced_modules(vars(module))
-    for cond in conditions:
-        for value in cond.values():
-            if isinstance(value, str) and ":" in value:
-                todo.add(value.split(":", 1)[0])
     files: dict[str, Path] = {}
     seen: set[str] = set()
     while todo:
@@ -245,6 +249,27 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
         digest.update(name.encode())
         digest.update(files[name].read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _named_by(conditions: Sequence[dict]) -> tuple[list, set[str]]:
+    """What the names in the conditions resolve to: the registered optimizers, problems,
+    schedules and samplers they name (objects), and the modules of import paths."""
+    from .optim import OPTIMIZERS
+    from .problems import PROBLEMS
+    from .sampling import SAMPLERS
+    from .schedules import SCHEDULES
+
+    registries = (OPTIMIZERS, PROBLEMS, SCHEDULES, SAMPLERS)
+    entries, modules = [], set()
+    for cond in conditions:
+        for value in cond.values():
+            if not isinstance(value, str):
+                continue
+            if ":" in value:
+                modules.add(value.split(":", 1)[0])
+            entries += [r.get(value) for r in registries if value in r]
+    callables = [e if callable(e) and hasattr(e, "__module__") else type(e) for e in entries]
+    return list({id(c): c for c in callables}.values()), modules
 
 
 def _functions_in(values: list) -> list:
@@ -429,6 +454,7 @@ class StudyResult:
     n_computed: int
     n_cached: int
     wall_time: float
+    all_diverged: list[dict] = field(default_factory=list)
 
 
 def _condition_columns(conditions: list[dict]) -> list[str]:
@@ -704,8 +730,30 @@ def run_study(
     stem = study.name if variant is None else f"{study.name}@{variant}"
     folder = Path(out) / stem if out is not None else None
     result = StudyResult(
-        study, scale, seed, runs, analysis, folder, n_computed, n_cached, time.perf_counter() - t0
-    )
+        study, scale, seed, runs, analysis, folder, n_computed, n_cached, 0.0,
+        all_diverged=conditions_all_diverged(runs, study.grids(scale)),
+    )  # fmt: skip
     if folder is not None:
         write_study(result, folder)
+    result.wall_time = time.perf_counter() - t0  # computing, analysing and writing
     return result
+
+
+def conditions_all_diverged(
+    runs: pd.DataFrame | dict[str, pd.DataFrame], grids: dict[str, list[dict]]
+) -> list[dict]:
+    """The conditions in which every replicate diverged (a user must hear of them: their
+    curves are all NaN and every statistic of them is missing)."""
+    frames = runs if isinstance(runs, dict) else {"": runs}
+    out = []
+    for grid, conds in grids.items():
+        frame = frames.get(grid)
+        if frame is None or "diverged" not in frame or not len(conds):
+            continue
+        keys = _condition_columns(conds)
+        ever = frame.groupby([*keys, "replicate"], dropna=False, sort=False)["diverged"].any()
+        every = ever.groupby(level=list(range(len(keys))), dropna=False, sort=False).all()
+        for values in every[every].index:
+            values = values if isinstance(values, tuple) else (values,)
+            out.append({k: v for k, v in zip(keys, values) if not pd.isna(v)})
+    return out

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -285,7 +286,9 @@ def test_claims_strict_exits_1_only_when_a_claim_is_not_reproduced(
     tiny_study_file, failing_study_file, tmp_path, capsys
 ):
     out = tmp_path / "reports"
-    status, stdout, _ = run_cli(capsys, "claims", tiny_study_file, "--strict", "--out", out)
+    status, stdout, _ = run_cli(
+        capsys, "claims", tiny_study_file, "--strict", "--table", "--out", out
+    )
     assert status == 0
     assert re.search(r"^1\s+tiny-mean\s.*\sreproduced$", stdout, flags=re.M), stdout
     claims = pd.read_csv(out / "claims.csv")
@@ -394,3 +397,77 @@ def test_claims_on_several_seeds_show_how_many_agree(tiny_study_file, tmp_path, 
     ]  # other seeds are cached, not written
     status, _, err = run_cli(capsys, "claims", tiny_study_file, "--seeds", "1,1", "--out", out)
     assert status == 2 and "distinct integers" in err
+
+
+# --------------------------------------------------------------------------- rough edges
+
+
+def test_quick_without_out_never_writes_the_full_reports(
+    tiny_study_file, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    status, stdout, _ = run_cli(capsys, "run", tiny_study_file, "--quick", "--replicates", "2")
+    assert status == 0 and "-> reports-quick/tiny" in stdout
+    assert (tmp_path / "reports-quick" / "tiny" / "study.json").is_file()
+    assert not (tmp_path / "reports").exists()
+
+
+def test_an_unwritable_out_is_one_line_before_any_work(tiny_study_file, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    status, stdout, err = run_cli(capsys, "run", tiny_study_file, "--out", blocker / "sub")
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is not writable" in err and "cached" not in err and stdout == ""
+
+
+def test_a_malformed_user_optimizer_state_is_one_line(tmp_path, capsys):
+    study = tmp_path / "bad_state.py"
+    study.write_text(
+        "import numpy as np\n"
+        "from typing import NamedTuple\n"
+        "from convstudy.optim import Optimizer, register_optimizer\n"
+        "from convstudy.study import Analysis, Study\n"
+        "class State(NamedTuple):\n"
+        "    count: np.ndarray\n"
+        "    m: str\n"
+        "register_optimizer('bad_state', lambda: Optimizer('bad_state', {},\n"
+        "    lambda w: State(np.zeros(len(w), int), 'oops'), lambda g, w, s, lr: (w, s)))\n"
+        "study = Study(name='bad_state', title='t', description='d',\n"
+        "    conditions=lambda s: [{'problem': 'quadratic', 'optimizer': 'bad_state',\n"
+        "                           'schedule.eta0': 0.1, 'n_steps': 5}],\n"
+        "    analyze=lambda runs, s: Analysis())\n"
+    )
+    status, _, err = run_cli(capsys, "run", study, "--quick", "--out", tmp_path / "o")
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "state whose field 'm' is str" in err and "AttributeError" not in err
+
+
+def test_a_condition_diverging_everywhere_warns_and_fails_strict(tmp_path, capsys):
+    from _tiny_study import diverging_conditions, diverging_study
+
+    from convstudy.runner import run_study
+
+    study = replace(diverging_study, conditions=lambda s: [
+        {**c, "schedule.eta0": 5.0} for c in diverging_conditions(s)[:1]
+    ])  # fmt: skip
+    result = run_study(study, quick=True, replicates=4, out=None)
+    assert len(result.all_diverged) == 1
+    assert result.all_diverged[0]["schedule.eta0"] == 5.0
+    from convstudy.cli import _summary
+
+    assert "warning: every replicate diverged in 1 condition" in _summary(result)
+
+    study_file = tmp_path / "blowup.py"
+    study_file.write_text(
+        "from convstudy.study import Analysis, Study\n"
+        "study = Study(name='blowup', title='t', description='d', claims=(2,),\n"
+        "    conditions=lambda s: [{'problem': 'quadratic', 'schedule.eta0': eta,\n"
+        "        'sampler': 'full', 'batch_size': 100, 'problem.n_samples': 100,\n"
+        "        'n_steps': 50} for eta in (0.1, 50.0)],\n"
+        "    analyze=lambda runs, s: Analysis())\n"
+    )
+    out = tmp_path / "r"
+    status, stdout, _ = run_cli(capsys, "claims", study_file, "--quick", "--out", out)
+    assert status == 0 and "every replicate diverged in 1 condition" in stdout
+    status, _, err = run_cli(capsys, "claims", study_file, "--quick", "--strict", "--out", out)
+    assert status == 1 and "diverged in 1 condition(s) (--strict)" in err

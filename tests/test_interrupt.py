@@ -3,6 +3,7 @@ corrupt file and resumes to the same bytes; a corrupt or stale cache entry is re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -271,7 +272,11 @@ def test_other_library_version_is_recomputed(cached_run, monkeypatch):
     monkeypatch.setattr(convstudy.runner, "__version__", "999.0")
     result = run_study(quick_study, out=out)
     assert (result.n_cached, result.n_computed) == (0, 3)
-    assert snapshot(out / quick_study.name) == before  # same code, same numbers
+    after = snapshot(out / quick_study.name)
+    record = json.loads(after.pop("study.json"))
+    assert record["run"]["software"]["convstudy"] == "999.0"  # provenance says which version
+    assert b"convstudy 999.0" in after.pop("README.md")
+    assert after == {k: v for k, v in before.items() if k not in ("study.json", "README.md")}
     monkeypatch.undo()
     result = run_study(quick_study, out=out)
     assert (result.n_cached, result.n_computed) == (3, 0)  # the old entries are still valid
