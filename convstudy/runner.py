@@ -105,6 +105,7 @@ _PRESENTATION = {
     "registry.py",
     "report.py",
 }
+_PRESENTATION_FOLDERS = {"catalogue"}  # check specifications: read by analyses only
 _LIBRARY_ROOT = Path(__file__).resolve().parent
 
 
@@ -112,7 +113,8 @@ _LIBRARY_ROOT = Path(__file__).resolve().parent
 def _library_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(_LIBRARY_ROOT.rglob("*.py")):
-        if path.name not in _PRESENTATION:
+        folders = set(path.relative_to(_LIBRARY_ROOT).parts[:-1])
+        if path.name not in _PRESENTATION and not folders & _PRESENTATION_FOLDERS:
             digest.update(path.relative_to(_LIBRARY_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
