@@ -12,6 +12,7 @@ from convstudy.theory.complexity import (
     expected_smoothness,
     gd_contraction,
     inverse_time_model_iterations,
+    inverse_time_variance_constant,
     iterations_per_efold,
     local_hessian,
     max_sample_smoothness,
@@ -123,3 +124,17 @@ def test_inverse_time_model_iterations_roundtrip():
     K = inverse_time_model_iterations(c, B, k0, eps)
     np.testing.assert_allclose(c / (K + k0) + B * (k0 / (K + k0)) ** 2, eps, rtol=1e-10)
     np.testing.assert_allclose(inverse_time_model_iterations(c, 0.0, k0, eps), c / eps - k0)
+
+
+def test_inverse_time_variance_constant_closed_form():
+    """Rows (1, 0), (-1, 0), (0, 2), (0, -2), labels 1, 1, 2, 2: w* = 0, H = diag(1/2, 2) and
+    per-sample gradient variances (1/2, 8) along the axes, so with a = 1/mu = 2:
+    c_1 = (a^2/2) (1/2 * 1/2 / (2a/2 - 1) + 2 * 8 / (4a - 1)) = 1/2 + 32/7; c_b = c_1 / b."""
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    p = LeastSquares(X, np.array([1.0, 1.0, 2.0, 2.0]))
+    assert p.mu == pytest.approx(0.5)
+    c1 = inverse_time_variance_constant(p, 1 / p.mu)
+    assert c1 == pytest.approx(0.5 + 32 / 7, rel=1e-12)
+    assert inverse_time_variance_constant(p, 1 / p.mu, 4) == pytest.approx(c1 / 4, rel=1e-12)
+    with pytest.raises(ValueError, match="2 a lambda_min > 1"):
+        inverse_time_variance_constant(p, 1.0)  # 2 a mu = 1: slower than 1/k

@@ -11,7 +11,8 @@
 - :func:`inverse_time_model_iterations`: iterations to eps predicted by the variance + bias model
   of SGD with that schedule (whose coefficients
   :func:`convstudy.stats.fits.fit_inverse_time_model` fits to curves), and
-  :func:`inverse_time_variance_share`, the share of the variance term in that model.
+  :func:`inverse_time_variance_share`, the share of the variance term in that model, and
+  :func:`inverse_time_variance_constant`, its coefficient c_b in closed form.
 
 The measurements these predictions are compared with are in :mod:`convstudy.stats`.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "minibatch_k0",
     "inverse_time_model_iterations",
     "inverse_time_variance_share",
+    "inverse_time_variance_constant",
 ]
 
 
@@ -232,3 +234,34 @@ def gd_rate(problem: Problem, step: float) -> dict[str, float]:
     rho = gd_contraction(eig, step)
     return {"mu_local": float(eig[0]), "L_local": float(eig[-1]), "rho_theory": rho,
             "slope_theory": iterations_per_efold(rho)}  # fmt: skip
+
+
+def inverse_time_variance_constant(
+    problem: Problem, numerator: float, batch_size: int = 1
+) -> float:
+    """Exact asymptotic constant c_b of E f(w_k) - f* ~ c_b/k for SGD with eta_k = a/(k + k0).
+
+    Near w* the error's component e_i along the i-th eigenvector of the Hessian H at w*
+    (eigenvalue lambda_i) follows e_{k+1} = (1 - eta_k lambda_i) e_k - eta_k xi_k with gradient
+    noise xi of variance sigma_i^2 / b (b i.i.d. samples; sigma_i^2 = u_i' Sigma u_i with Sigma
+    the covariance of one sample's gradient at w*, where the mean gradient vanishes). For
+    2 a lambda_i > 1 the recursion gives E e_i^2 ~ a^2 sigma_i^2 / (b (2 a lambda_i - 1) k), and
+    f - f* ~ sum_i lambda_i e_i^2 / 2, so::
+
+        c_b = (a^2 / (2 b)) sum_i lambda_i sigma_i^2 / (2 a lambda_i - 1).
+
+    The noise's dependence on w - w* adds O(1/k^2). With a = 1/mu (Bottou, Curtis & Nocedal
+    2018, Thm 4.7 at beta = 1/mu, where its own constant nu is infinite) every 2 a lambda_i >= 2.
+    """
+    owner = "inverse_time_variance_constant"
+    a = check_scalar(numerator, "numerator", owner, low=0.0)
+    b = check_scalar(batch_size, "batch_size", owner, kind=int, low=1, closed="left")
+    lam, U = np.linalg.eigh(local_hessian(problem))
+    if 2.0 * a * lam[0] <= 1.0:
+        raise ValueError(
+            f"{owner} needs 2 a lambda_min > 1 (a = {a:g}, lambda_min = {lam[0]:g}): the "
+            "variance then decays more slowly than 1/k."
+        )
+    g = problem.sample_grads(problem.w_star[None, :], np.arange(problem.n_samples)[None, :])[0]
+    sigma2 = ((g @ U) ** 2).mean(axis=0)  # the mean gradient at w* is 0
+    return float(a * a / (2 * b) * np.sum(lam * sigma2 / (2 * a * lam - 1)))
