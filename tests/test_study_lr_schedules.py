@@ -1,7 +1,8 @@
-"""Tests for the lr_schedules study: its problem, grids, records, analysis and claim numbers.
+"""Tests for the lr_schedules study: its problem, grids, records, checks and broken variants.
 
-The claim numbers are checked on a quick run (20 replicates) against the exact moment theory of
-:mod:`convstudy.theory.noise_floor`, with tolerances taken from the measured intervals themselves.
+One quick run (12 replicates) of the real study and one of each broken variant share a cache
+(a variant recomputes only the cells it changes). Every check naming a variant must read
+"not reproduced" under it; the real study's quick verdicts are pinned, with the reasons.
 """
 
 from __future__ import annotations
@@ -11,14 +12,33 @@ import pandas as pd
 import pytest
 from convstudy.studies import lr_schedules as lrs
 
+from convstudy.catalogue import all_specs
+from convstudy.catalogue.lr_schedules import SPECS
 from convstudy.problems import get_problem
 from convstudy.runner import run_study
 
+R = 12
+
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    """A quick run with 20 replicates, written to a temporary report folder."""
-    return run_study(lrs.study, quick=True, replicates=20, out=tmp_path_factory.mktemp("out"))
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, cache):
+    out = tmp_path_factory.mktemp("out")
+    return run_study(lrs.study, quick=True, replicates=R, out=out, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def variants(quick, cache):
+    return {
+        name: run_study(
+            lrs.study, quick=True, replicates=R, out=None, cache_dir=cache, variant=name
+        )
+        for name in lrs.study.variants
+    }
 
 
 def _checks(result) -> dict:
@@ -37,17 +57,31 @@ def test_convex_problem_is_convex_not_strongly_convex_and_noisy():
         get_problem("convex_least_squares", dim=4, rank=5)
 
 
-def test_grids_and_noise_floor_records_an_even_tail():
+def test_grids_records_and_variants():
     for quick in (True, False):
         grids = lrs.study.grids(lrs.study.scale(quick))
         assert tuple(grids) == lrs.GRIDS
-        assert all("part" not in c for conds in grids.values() for c in conds)
     cond = {**grids["noise_floor"][-1], "n_steps": 1501}
-    frame = lrs.noise_floor_cell(cond, 0, [0, 1])
-    steps = np.unique(frame["step"])
+    steps = np.unique(lrs.tail_cell(cond, 0, [0, 1])["step"])
     tail = steps[steps >= cond["n_steps"] // 2]
-    assert tail.size == lrs.PLATEAU_RECORDS and tail[0] == 750 and tail[-1] == 1501
+    assert tail.size == lrs.TAIL_RECORDS and tail[0] == 750 and tail[-1] == 1501
     assert np.ptp(np.diff(tail)) <= 1  # evenly spaced up to rounding
+    one_over_k = next(c for c in grids["schedules"] if c["label"] == "1/k")
+    assert lrs.schedule_of(lrs.never_decays(one_over_k))(np.array([0, 10**5]))[1] == (
+        pytest.approx(lrs.ETA0, rel=1e-3)
+    )
+    summed = lrs.schedule_of(lrs.summable(one_over_k))
+    assert not summed.robbins_monro and summed(np.array([0]))[0] == lrs.ETA0
+    assert lrs.full_batch(grids["noise_floor"][0])["sampler"] == "full"
+    assert lrs.full_batch(one_over_k) == one_over_k
+
+
+def test_catalogue_specs_name_declared_variants():
+    specs = all_specs()
+    for spec in SPECS:
+        assert specs[spec.id] is spec
+        assert spec.broken_variant in lrs.study.variants
+        assert spec.tolerance is not None and spec.tolerance <= 0.10
 
 
 def test_schedule_table_sums_and_robbins_monro(quick):
@@ -58,70 +92,47 @@ def test_schedule_table_sums_and_robbins_monro(quick):
     assert rm[rm].index.str.startswith("1/k").all() and rm.sum() == 3
     assert table.loc["1/k, eta0 too large", "share_diverged"] > 0.5
     assert (table.drop(index="1/k, eta0 too large")["share_diverged"] == 0).all()
+    # measured final levels agree with the exact expectation (within 4 t-CI half-widths)
+    stable = table.drop(index="1/k, eta0 too large")
+    half = (stable["ci_high"] - stable["ci_low"]) / 2
+    assert ((stable["final_subopt"] - stable["exact_final"]).abs() < 4 * half).all()
 
 
 def test_noise_floor_matches_exact_theory(quick):
     table = quick.analysis.tables["noise_floor"]
     assert (table["transient_share_at_window_start"].abs() < 0.01).all()
-    # each measured/exact ratio is 1 within twice its own CI width (about 4 standard errors)
-    width = table["ratio_ci_high"] - table["ratio_ci_low"]
-    assert ((table["ratio_to_exact"] - 1).abs() < 2 * width).all()
-    slope = _checks(quick)["3a-noise-floor-slope"]
-    theory = np.polyfit(np.log(table["eta"]), np.log(table["exact_stationary"]), 1)[0]
-    assert abs(slope.estimate - theory) < 2 * (slope.ci_high - slope.ci_low)
-    assert 0.85 <= slope.estimate <= 1.15
+    width = table["ci_high"] - table["ci_low"]
+    assert ((table["plateau"] - table["exact_window_mean"]).abs() < 2 * width).all()
 
 
-def test_claim_numbers_on_a_quick_run(quick):
+def test_quick_checks_and_verdicts(quick):
+    """12 replicates: every check's CI covers its prediction; the noise-floor slope is
+    reproduced; the others are inconclusive (their CIs are 3-8x wider than at 800 replicates
+    and reach past the +-5-10% band) -- but none is 'not reproduced'."""
     checks = _checks(quick)
-    assert set(checks) == {
-        "3a-noise-floor-slope",
-        "3b-noise-floor-exact",
-        "3c-constant-step-stalls",
-        "3d-inverse-time-keeps-decreasing",
-        "3e-gd-diverges-above-2-over-L",
-        "3f-gd-converges-below-2-over-L",
-        "3g-convex-inverse-sqrt",
-    }
+    assert set(checks) == {s.id for s in SPECS}
     assert all(c.claim == 3 and c.study == "lr_schedules" for c in checks.values())
-    assert checks["3a-noise-floor-slope"].n_replicates == 20
-    assert checks["3c-constant-step-stalls"].ci_low > 1
-    assert checks["3d-inverse-time-keeps-decreasing"].ci_high < -0.5
-    assert checks["3e-gd-diverges-above-2-over-L"].estimate == 1.0
-    assert checks["3f-gd-converges-below-2-over-L"].estimate == 0.0
-    assert checks["3g-convex-inverse-sqrt"].ci_high < -0.5
+    assert all(c.ci_low <= c.prediction <= c.ci_high for c in checks.values())
+    assert checks["3d-inverse-time-rate"].prediction == -1.0
+    assert checks["3g-convex-inverse-sqrt"].prediction == -0.5
+    assert checks["3c-constant-step-stalls"].prediction > 5
+    verdicts = {cid: c.verdict for cid, c in checks.items()}
+    assert verdicts["3a-noise-floor-slope"] == "reproduced"
+    assert "not reproduced" not in verdicts.values()
 
 
-def test_quick_verdicts(quick):
-    """At quick scale (20 replicates) 3c, 3d and 3g are reproduced as in the full report; 3e and
-    3f cannot be (a Wilson interval over 20 replicates is wider than the expected [0.95, 1] or
-    [0, 0.05], even at 20/20 or 0/20), and the noise-floor slope and ratio (3a, 3b) have CIs
-    about 3x wider than at 200 replicates, which reach past the expected interval: inconclusive
-    at quick scale, reproduced in the full report."""
-    verdicts = {c.id: c.verdict for c in quick.analysis.checks}
-    for cid in ("3c-constant-step-stalls", "3d-inverse-time-keeps-decreasing"):
-        assert verdicts[cid] == "reproduced"
-    assert verdicts["3g-convex-inverse-sqrt"] == "reproduced"
-    for cid in ("3e-gd-diverges-above-2-over-L", "3f-gd-converges-below-2-over-L"):
-        assert verdicts[cid] == "inconclusive"
-    assert verdicts["3a-noise-floor-slope"] == verdicts["3b-noise-floor-exact"] == "inconclusive"
-
-
-def test_divergence_table_counts_every_replicate(quick):
-    div = quick.analysis.tables["divergence"]
-    assert (div["n"] == 20).all()
-    gd = div[div["method"].str.startswith("GD")]
-    np.testing.assert_array_equal(gd["share_diverged"], (gd["step_over_limit"] > 1).astype(float))
+def test_every_broken_variant_fails_its_checks(variants):
+    for spec in SPECS:
+        check = _checks(variants[spec.broken_variant])[spec.id]
+        assert check.verdict == "not reproduced", (spec.id, check.estimate, check.judged())
 
 
 def test_run_writes_the_report(quick):
-    result, folder = quick, quick.folder
-    for stem in ("noise_floor", "schedules", "partial_sums", "divergence", "convex"):
+    folder = quick.folder
+    for stem in ("noise_floor", "schedules", "partial_sums", "convex"):
         assert (folder / "figures" / f"{stem}.png").exists()
-    for stem in ("noise_floor", "schedules", "divergence"):
+    for stem in ("noise_floor", "schedules"):
         assert (folder / "tables" / f"{stem}.csv").exists()
-    for grid in lrs.GRIDS:
-        assert (folder / f"runs_{grid}.parquet").exists()
     claims = pd.read_csv(folder / "claims.csv")
-    assert len(claims) == 7 and set(claims["claim"]) == {3}
-    assert len(result.analysis.findings) == 5
+    assert len(claims) == len(SPECS) and set(claims["claim"]) == {3}
+    assert len(quick.analysis.findings) == 3 and len(quick.analysis.caveats) == 4
