@@ -444,3 +444,83 @@ def plot_schedules(
     axes_sums[0].legend(fontsize="x-small", title="schedule (RM = Robbins-Monro)",
                         title_fontsize="x-small")  # fmt: skip
     return ax_steps, axes_sums
+
+
+def plot_tuning_summary(
+    curves: pd.DataFrame,
+    table: pd.DataFrame,
+    best: pd.DataFrame,
+    *,
+    panels: dict,
+    methods: dict,
+) -> dict:
+    """Three figures of a tuned comparison, one panel per problem (``panels``: name -> title;
+    ``methods``: name -> label), every x axis in samples processed where batch sizes differ:
+
+    - ``curves_best_eta``: mean curves against ``samples`` (``curves`` from
+      :func:`convstudy.tuning.best_curves` with ``x="samples"``), eps dotted;
+    - ``eta_sensitivity``: final value against eta0 per method (:func:`plot_tuning_sensitivity`
+      on ``table``, a star on its ``best`` rows), one legend outside below;
+    - ``samples_to_eps``: samples until the mean curve reaches eps at the best eta0 with
+      bootstrap CIs (``hit`` x ``samples_per_step`` of ``best``; markers, no joining lines).
+    """
+    (fig_c, axes_c), (fig_s, axes_s) = (new_figure(3, 1, width=4.8, height=h) for h in (5, 4.4))
+    for ax, ax_s, (problem, title) in zip(axes_c, axes_s, panels.items()):
+        eps = table.loc[table["problem"] == problem, "eps"].iloc[0]
+        plot_mean_curves(
+            ax,
+            curves[curves["problem"] == problem],
+            x="samples",
+            hue="label",
+            palette="tab10",
+            xlabel="samples processed",
+            ylabel="f(w) - f*",
+            title=title,
+        )
+        plot_tuning_sensitivity(
+            ax_s,
+            table[table["problem"] == problem],
+            hue="method",
+            order=list(methods),
+            labels=methods,
+        )
+        ax.axhline(eps, color="0.3", ls=":", lw=1, label=f"eps = {eps:.2g}")
+        ax_s.axhline(eps, color="0.3", ls=":", lw=1)
+        small_legend(
+            ax,
+            f"method at its chosen eta0 ({CI_NOTE})",
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncols=2,
+        )
+        ax_s.set(xlabel="constant step size eta0", ylabel="final f(w_K) - f*", title=title)
+    small_legend(
+        fig_s,
+        "mean, bars = 95% t-CI (cut at mean/10 on the log axis); star = chosen "
+        "eta0; x = every replicate diverged; dotted = eps",
+        loc="outside lower center",
+        ncols=8,
+        handles=axes_s[0].get_legend_handles_labels()[0],
+    )
+    cols = ("hit", "hit_ci_low", "hit_ci_high", "n_steps")
+    in_samples = best.assign(**{c: best[c] * best["samples_per_step"] for c in cols})
+    fig_h, ax = new_figure(1, 1, width=7.5, height=4.6)
+    plot_hitting_time_intervals(
+        ax,
+        in_samples,
+        rows=list(methods),
+        row="method",
+        hue="problem",
+        hue_order=list(panels),
+        row_labels=methods,
+        hue_labels=panels,
+    )
+    ax.set_xlabel("samples processed until the mean curve reaches eps (iterations x batch size)")
+    small_legend(
+        ax,
+        "problem (bars = 95% bootstrap CI; > = not reached in the budget)",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncols=2,
+    )
+    return {"curves_best_eta": fig_c, "eta_sensitivity": fig_s, "samples_to_eps": fig_h}

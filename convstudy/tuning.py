@@ -17,14 +17,24 @@ constant step size eta0, tuned on a grid:
   chance); fallbacks when none qualifies: drop the end condition, then the divergence condition.
 - **Comparison** (:func:`ratio_to_reference`): T_eps(method) / T_eps(reference) at the best
   values, with a CI from the two cells' independent bootstrap replicates.
+- **Disjoint seeds** (:func:`tune_and_evaluate`): every grid value is run twice, once per
+  ``phase`` ("tune", "eval"). ``phase`` is a parameter of the condition, so the two cells draw
+  from different seeds (other starting points, other minibatches). The value is *selected* on
+  the tuning cells and everything reported (hitting times, ratios, CIs) comes from the
+  evaluation cells at that value: the selection's own luck (the winner's curse of picking the
+  fastest of six noisy cells) does not enter the reported numbers. The evaluation table keeps
+  what the evaluation cells alone would have selected (``eval_best``) so a reader sees where
+  the two disagree.
+- **Grid edge** (:func:`grid_edge_choices`): a value chosen at either end of a grid of three or
+  more values is warned about (``UserWarning``): the optimum may lie outside the grid.
 
-Tuned and reported on the same runs (as in DeepOBS-style tuning; disjoint tuning seeds are a
-later refinement). A tuning frame is a tidy run frame with columns ``problem, method, eta0,
-replicate, step, samples, subopt, diverged``.
+A tuning frame is a tidy run frame with columns ``problem, method, eta0, replicate, step,
+samples, subopt, diverged`` (and ``phase`` for :func:`tune_and_evaluate`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -39,6 +49,9 @@ __all__ = [
     "LR_GRIDS",
     "eta_grid",
     "tuning_table",
+    "tune_and_evaluate",
+    "grid_edge_choices",
+    "tuning_caveats",
     "select_best_eta",
     "ratio_to_reference",
     "hitting_time_boots",
@@ -62,6 +75,7 @@ LR_GRIDS = {
 }
 QUICK_INDEX = {"rprop": (1,)}  # quick runs keep these grid positions (default: 3 and 4)
 KEYS = ["problem", "method", "eta0"]
+PHASES = ("tune", "eval")
 N_BOOT = 1000
 _RATIO_METHOD = "ratio of independent " + bootstrap_method(N_BOOT)
 
@@ -126,6 +140,103 @@ def tuning_table(
     edge = table.join(ends, on=["problem", "method"])
     table["at_grid_edge"] = (edge["eta0"] == edge["min"]) | (edge["eta0"] == edge["max"])
     return table, boots
+
+
+def tune_and_evaluate(
+    runs: pd.DataFrame, eps: Mapping[str, float], *, run_seed: int, tag: str, n_boot: int = N_BOOT
+) -> tuple[pd.DataFrame, dict]:
+    """Select eta0 on the ``phase == "tune"`` cells, report the ``phase == "eval"`` cells.
+
+    Returns :func:`tuning_table` of the evaluation cells (bootstrap tag ``<tag>-eval``) whose
+    ``best`` is the tuning cells' selection, with ``eval_best`` (the evaluation cells' own
+    selection, for comparison) and ``tune_hit`` (the tuning cell's hitting time), and the
+    evaluation cells' bootstrap hits. Warns about choices at a grid edge
+    (:func:`grid_edge_choices`).
+    """
+    if "phase" not in runs or set(runs["phase"].unique()) != set(PHASES):
+        got = sorted(runs["phase"].unique()) if "phase" in runs else "no 'phase' column"
+        raise ValueError(f"tune_and_evaluate needs runs of both phases {PHASES}; got {got}.")
+    tune, _ = tuning_table(
+        runs[runs["phase"] == "tune"], eps, run_seed=run_seed, tag=f"{tag}-tune", n_boot=n_boot
+    )
+    table, boots = tuning_table(
+        runs[runs["phase"] == "eval"], eps, run_seed=run_seed, tag=f"{tag}-eval", n_boot=n_boot
+    )
+    chosen = table[KEYS].merge(tune[KEYS + ["best", "hit"]], on=KEYS, how="left")
+    if chosen["best"].isna().any():
+        raise ValueError("tune_and_evaluate: the tune and eval phases have different grids.")
+    table = table.assign(
+        eval_best=table["best"],
+        best=chosen["best"].to_numpy(bool),
+        tune_hit=chosen["hit"].to_numpy(float),
+    )
+    for message in grid_edge_choices(table):
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return table, boots
+
+
+def grid_edge_choices(table: pd.DataFrame, min_size: int = 3) -> list[str]:
+    """One sentence per selected value at an end of its grid (grids of >= ``min_size`` values:
+    in a smaller grid every value is an edge)."""
+    out = []
+    for (problem, method), group in table.groupby(["problem", "method"], sort=False):
+        best = group[group["best"]]
+        if len(group) >= min_size and len(best) and best["at_grid_edge"].iloc[0]:
+            eta0, low = best["eta0"].iloc[0], group["eta0"].min()
+            out.append(
+                f"{method} on {problem}: the chosen eta0 = {eta0:g} is the "
+                f"{'smallest' if eta0 == low else 'largest'} value of its grid "
+                f"({low:g} to {group['eta0'].max():g}); the best step may lie outside it."
+            )
+    return out
+
+
+def tuning_caveats(
+    table: pd.DataFrame, best: pd.DataFrame, labels: Mapping | None = None, reference: str = "sgd"
+) -> list[str]:
+    """Sentences a reader of a tuned comparison must know, with numbers from the tables: choices
+    at a grid edge (:func:`grid_edge_choices`), pairs where the evaluation seeds alone would
+    have chosen another eta0 (``table`` of :func:`tune_and_evaluate`), best cells whose mean
+    curve is censored in > 5% of bootstrap resamples, and methods that process more samples per
+    iteration than ``reference`` with their samples to eps (``best`` of
+    :func:`ratio_to_reference`)."""
+    name = (labels or {}).get
+    out = grid_edge_choices(table)
+    chosen = table[table["best"]].set_index(["problem", "method"])["eta0"]
+    moved = table[table["eval_best"] & ~table["best"]]
+    if len(moved):
+        pairs = "; ".join(
+            f"{name(r.method, r.method)} on {r.problem}: {r.eta0:g} instead of "
+            f"{chosen[r.problem, r.method]:g}"
+            for r in moved.itertuples()
+        )
+        out.append(
+            f"The evaluation seeds alone would have chosen another eta0 in {len(moved)} "
+            f"of {len(chosen)} (problem, method) pairs ({pairs})."
+        )
+    censored = best[best["p_censored"] > 0.05]
+    if len(censored):
+        cells = ", ".join(
+            f"{name(r.method, r.method)} on {r.problem} {r.p_censored:.2f}"
+            for r in censored.itertuples()
+        )
+        out.append(
+            "At the chosen eta0 the mean curve misses eps within the budget in part of "
+            f"the bootstrap resamples (share censored: {cells})."
+        )
+    ref = best[best["method"] == reference].set_index("problem")
+    costly = best[best["samples_per_step"] > best["problem"].map(ref["samples_per_step"])]
+    if len(costly):
+        costs = "; ".join(
+            f"{name(r.method, r.method)} on {r.problem}: {r.hit:g} iterations = "
+            f"{r.hit_samples:g} samples against {ref.loc[r.problem, 'hit_samples']:g}"
+            for r in costly.itertuples()
+        )
+        out.append(
+            f"Some methods process more samples per iteration than {reference}, so "
+            f"fewer iterations need not mean less work ({costs})."
+        )
+    return out
 
 
 def select_best_eta(table: pd.DataFrame) -> pd.Series:
@@ -197,15 +308,18 @@ def contrast_estimate(
                     _RATIO_METHOD)  # fmt: skip
 
 
-def best_curves(runs: pd.DataFrame, best: pd.DataFrame, labels: Mapping | None = None):
-    """Mean suboptimality curves (:func:`convstudy.stats.curves.mean_curve`) of each best cell
-    with a surviving replicate, with columns problem and label (method label, eta0)."""
+def best_curves(
+    runs: pd.DataFrame, best: pd.DataFrame, labels: Mapping | None = None, x: str = "step"
+) -> pd.DataFrame:
+    """Mean suboptimality curves against ``x`` (:func:`convstudy.stats.curves.mean_curve`) of
+    each best cell with a surviving replicate, with columns problem and label (method, eta0).
+    ``x="samples"`` puts methods with different batch sizes on one axis."""
     parts = []
     for _, r in best[best["n"] > 0].iterrows():
         cell = runs[(runs["problem"] == r["problem"]) & (runs["method"] == r["method"])
                     & (runs["eta0"] == r["eta0"])]  # fmt: skip
         label = f"{(labels or {}).get(r['method'], r['method'])}, eta0={r['eta0']:g}"
-        parts.append(mean_curve(cell).assign(problem=r["problem"], label=label))
+        parts.append(mean_curve(cell, x=x).assign(problem=r["problem"], label=label))
     return pd.concat(parts, ignore_index=True)
 
 

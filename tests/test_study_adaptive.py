@@ -1,5 +1,6 @@
-"""Tests for the adaptive study (claim 7): its problems, grids and computes, its measures on
-reduced runs, and the whole study at quick scale (verdicts included)."""
+"""Tests for the adaptive study (claim 7): its problems, grids, broken variants and computes,
+its measures on reduced runs, and the whole study at quick scale: the real study's verdicts, and
+every broken variant turning each check that names it into "not reproduced"."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import numpy as np
 import pytest
 from convstudy.studies import adaptive as A
 
-from convstudy import tuning
+from convstudy.catalogue import adaptive as cat
 from convstudy.claims import VERDICTS
 from convstudy.optim import get_optimizer
 from convstudy.problems import get_problem
 from convstudy.runner import run_study
 from convstudy.stats.means import mean_ci
-from convstudy.study import cell_seed, parameters_of, simulate_cell
-from convstudy.theory.adaptive import bias_step_ratio, reddi_drift
+from convstudy.study import cell_seed, parameters_of
+from convstudy.theory.adaptive import bias_progress_ratio, bias_step_ratio, reddi_drift
 
 GRIDS = A.conditions(A.study.scale(False))
 
@@ -67,14 +68,58 @@ def test_badly_scaled_problems_share_spectrum_and_data():
     np.testing.assert_array_equal(axis.initial_point(), axis.w_star)  # random starts: w* + z
 
 
-def test_grids_are_parameters_and_labels_apart():
+def test_bias_progress_ratio_is_exact_to_first_order():
+    """On a linear loss f(w) = g.w (constant gradient) progress is exactly -g.(w_k - w_0): the
+    uncorrected / corrected ratio is the mean of the step ratios r_1..r_k."""
+    g = np.array([[0.5, -2.0, 1e-3]])
+    for c, runs in ((True, []), (False, [])):
+        opt, w = get_optimizer("adam", bias_correction=c, eps=1e-16), np.zeros_like(g)
+        state = opt.init(w)
+        for _ in range(20):
+            w, state = opt.update(g, w, state, 0.01)
+            runs.append(-(g * w).sum())
+        if c:
+            corrected = np.array(runs)
+    ratio = np.array(runs) / corrected
+    np.testing.assert_allclose(ratio, bias_progress_ratio(np.arange(1, 21)), rtol=1e-9)
+    assert bias_progress_ratio(1) == pytest.approx(bias_step_ratio(1))
+    with pytest.raises(ValueError, match="'k'"):
+        bias_progress_ratio(0)
+
+
+def test_grids_phases_and_labels():
     quick = A.conditions(A.study.scale(True))
     assert set(quick) == {"tuning", "bias", "reddi"}
-    assert len(quick["tuning"]) == 3 * (6 * 2 + 1) and len(GRIDS["tuning"]) == 3 * (6 * 6 + 3)
+    assert (
+        len(quick["tuning"]) == 3 * (6 * 2 + 1) * 2 and len(GRIDS["tuning"]) == 3 * (6 * 6 + 3) * 2
+    )
     rprop = _cell("tuning", problem="teacher_student", optimizer="rprop")
     assert (rprop["sampler"], rprop["batch_size"]) == ("full", 500)
+    # every tuning value is run once per phase: same parameters but the phase, other seeds
+    tune = _cell("tuning", problem="axis_scaled", method="adam", phase="tune")
+    ev = {**tune, "phase": "eval"}
+    assert ev in GRIDS["tuning"] and cell_seed(0, tune) != cell_seed(0, ev)
     assert all("label" in c for c in GRIDS["reddi"])  # legend names only: not in seeds
     assert A.study.labels == ("label",)
+
+
+def test_broken_variants_change_only_their_conditions():
+    tune = _cell("tuning", problem="axis_scaled", method="adam")
+    assert A.broken("sgd-for-adaptive", tune)["optimizer"] == "sgd"
+    assert A.broken("sgd-for-adaptive", _cell("reddi", method="adam")) == _cell(
+        "reddi", method="adam"
+    )
+    bias = GRIDS["bias"][0]
+    assert A.broken("no-bias-correction", bias)["optimizer.bias_correction"] is False
+    assert A.broken("no-bias-correction", tune) == tune
+    rprop = _cell("tuning", method="rprop", **{"schedule.eta0": 0.01})
+    assert A.broken("rprop-fixed-step", rprop)["optimizer.step_sizes"] == "0.01,0.01"
+    swapped = A.broken("swap-adam-amsgrad", _cell("reddi", method="adam"))
+    assert (swapped["method"], swapped["optimizer"]) == ("adam", "amsgrad")
+    assert A.broken("swap-adam-amsgrad", _cell("reddi", method="sgd"))["optimizer"] == "sgd"
+    assert set(A.study.variants) == {s.broken_variant for s in cat.SPECS if s.kind == "claim"}
+    for variant in A.study.variants:  # every variant's grid is valid (no condition twice)
+        A.study.grids(A.study.scale(True, variant=variant))
 
 
 # ---- computes ---------------------------------------------------------------------------------
@@ -96,24 +141,6 @@ def test_reddi_counterexample_adam_wrong_side_amsgrad_right_side():
     assert finals["amsgrad"].ci_high < 0.0  # CI high of AMSGrad's final x
 
 
-def test_adam_beats_sgd_on_axis_aligned_scaling_not_when_rotated():
-    """Iterations to eps (mean curve) at the grid values the full run selects as best on both
-    problems: SGD eta0 = 0.316, Adam eta0 = 0.0316."""
-    hits = {}
-    for problem in ("axis_scaled", "rotated_scaled"):
-        for method, eta0 in (("adam", 0.0316), ("sgd", 0.316)):
-            cond = _cell("tuning", problem=problem, optimizer=method, **{"schedule.eta0": eta0})
-            frame = simulate_cell(cond, cell_seed(0, cond), np.arange(24))
-            eps = 1e-3 * frame.loc[frame["step"] == 0, "subopt"].mean()
-            hits[problem, method] = tuning.hitting_time_boots(frame, eps, seed=1, n_boot=400)[1]
-    ratio_axis = hits["axis_scaled", "adam"] / hits["axis_scaled", "sgd"]
-    ratio_rot = hits["rotated_scaled", "adam"] / hits["rotated_scaled", "sgd"]
-    # axis-aligned: Adam needs under a third of SGD's iterations (full run: ~0.15); rotated: the
-    # advantage is (mostly) gone (full run: ~1). The two 95% intervals do not overlap.
-    assert np.quantile(ratio_axis, 0.975) < 0.35
-    assert np.quantile(ratio_rot, 0.025) > 0.4
-
-
 def test_bias_table_on_paired_runs_follows_theory_early():
     cond = _cell("bias", **{"schedule.eta0": 1e-3})
     frame = _run("bias", cond, np.arange(8)).assign(eta0=1e-3)
@@ -133,57 +160,71 @@ def test_bias_table_on_paired_runs_follows_theory_early():
 
 
 # ---- the whole study at quick scale ------------------------------------------------------------
-# Quick scale (R = 10, short budgets, eps 10x looser, two step sizes per method) reproduces the
-# checks that do not depend on tuning. The tuning comparisons need the full grid and R = 50: at
-# quick scale they are inconclusive (CIs of the ratios straddle 1), and so is Reddi's Adam check
-# (its t-interval of a mean near the bound x = 1 crosses it with R = 10 and 1000 steps).
+# Quick scale (R = 10, budgets of 400 iterations, eps 10x looser, two step sizes per method)
+# cannot resolve the tuning comparisons (hitting times of ~40 iterations, CIs of the ratios
+# straddle the 2x gain) nor Reddi's limits after 1000 steps: those read inconclusive here.
 QUICK_VERDICTS = {
     "7-adam-vs-sgd-axis_scaled": "inconclusive",
     "7-rmsprop-vs-sgd-axis_scaled": "inconclusive",
-    "7-adam-needs-axis-aligned-scaling": "inconclusive",
-    "7-rprop-converges-full-batch": "reproduced",  # as in the full report
-    "7-adam-bias-correction-step": "reproduced",  # as in the full report
-    "7-adam-bias-correction-progress": "reproduced",  # as in the full report
+    "7-rprop-converges-full-batch": "reproduced",
+    "7-adam-bias-correction-step": "within tolerance",  # the arms' gradients drift apart
+    "7-adam-bias-correction-first-step": "within tolerance",  # eps = 1e-8 moves the identity
     "7-reddi-adam": "inconclusive",
-    "7-reddi-amsgrad": "reproduced",  # as in the full report
+    "7-reddi-amsgrad": "inconclusive",
 }
 
 
 @pytest.fixture(scope="module")
-def quick_result():
-    return run_study(A.study, quick=True, out=None)  # writing is the runner's
+def runs(tmp_path_factory):
+    """The real study and every broken variant at quick scale, sharing one cache (a variant
+    recomputes only the cells it changes)."""
+    cache = tmp_path_factory.mktemp("adaptive_cache")
+    out = {}
+    for variant in (None, *A.study.variants):
+        out[variant] = run_study(A.study, quick=True, out=None, cache_dir=cache, variant=variant)
+        for fig in out[variant].analysis.figures.values():
+            plt.close(fig)
+    return out
 
 
-def test_study_runs_quick_and_reports_its_checks(quick_result):
-    analysis = quick_result.analysis
+def test_study_runs_quick_and_reports_its_checks(runs):
+    analysis = runs[None].analysis
     ids = [c.id for c in analysis.checks]
-    assert len(ids) == len(set(ids)) == 8
+    assert len(ids) == len(set(ids)) == 7
     assert all(c.claim == 7 and c.study == "adaptive" for c in analysis.checks)
     assert all(c.verdict in VERDICTS and np.isfinite(c.estimate) for c in analysis.checks)
     best = analysis.tables["best_eta"]
     assert len(best) == len(A.PROBLEMS) * len(A.METHODS)
     grid = analysis.tables["eta_grid"]
     assert grid.groupby(["problem", "method"])["best"].sum().eq(1).all()
+    assert {"tune_hit", "eval_best"} <= set(grid.columns)
     assert set(analysis.figures) == {
         "curves_best_eta",
         "eta_sensitivity",
-        "iterations_to_eps",
+        "samples_to_eps",
         "bias_correction",
-        "reddi_counterexample",
+        "reddi",
     }
     assert set(analysis.captions) >= set(analysis.figures) | set(analysis.tables)
-    assert analysis.findings and all(isinstance(f, str) for f in analysis.findings)
-    for fig in analysis.figures.values():
-        plt.close(fig)
+    assert analysis.findings and analysis.caveats
+    assert any("samples" in c and "RPROP" in c for c in analysis.caveats)
 
 
-def test_quick_verdicts(quick_result):
-    checks = {c.id: c for c in quick_result.analysis.checks}
+def test_quick_verdicts(runs):
+    checks = {c.id: c for c in runs[None].analysis.checks}
     assert {k: c.verdict for k, c in checks.items()} == QUICK_VERDICTS
-    # measured numbers against theory, within their CIs' widths
     step = checks["7-adam-bias-correction-step"]
-    assert abs(step.estimate - bias_step_ratio(10)) < 3 * (step.ci_high - step.ci_low) + 0.01
+    assert step.prediction == pytest.approx(bias_step_ratio(10)) and step.kind == "claim"
+    assert checks["7-adam-bias-correction-first-step"].kind == "sanity"
+    assert abs(step.estimate / step.prediction - 1) < 0.01
     assert checks["7-rprop-converges-full-batch"].ci_high < -10  # ~12 decades in 100 iterations
-    reddi = quick_result.analysis.tables["reddi_final_x"].set_index("label")
+    reddi = runs[None].analysis.tables["reddi_final_x"].set_index("label")
     assert (reddi.loc[reddi["method"] == "adam", "ci_low"] > 0).all()  # both beta1 values
-    assert (reddi.loc[reddi["method"] != "adam", "ci_high"] < 0).all()  # AMSGrad and SGD
+    assert (reddi.loc[["SGD, alpha=0.03", "AMSGrad, beta1=0"], "ci_high"] < 0).all()
+
+
+@pytest.mark.parametrize("variant", sorted(A.study.variants))
+def test_each_broken_variant_fails_the_checks_naming_it(runs, variant):
+    named = [c for c in runs[variant].analysis.checks if c.broken_variant == variant]
+    assert named, f"no check names {variant!r}"
+    assert {c.id: c.verdict for c in named} == {c.id: "not reproduced" for c in named}

@@ -148,3 +148,52 @@ def test_paired_curve_ratio_and_log_reduction():
     est = log_reduction(_frame(curves, steps), floor=1e-12)  # floored: 1e-12 / 1 and / 2
     assert est.value == pytest.approx(np.mean([-12.0, -12.0 - np.log10(2)]))
     assert est.n == 2
+
+
+# ---- disjoint tuning and evaluation seeds ------------------------------------------------------
+def _phased_runs(rng: np.random.Generator) -> pd.DataFrame:
+    """One problem, sgd and adam, three step sizes; on the tuning seeds eta0 = 0.3 is fastest
+    for adam, on the evaluation seeds eta0 = 1.0 (the selection must come from tuning)."""
+    steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 3000, 80)).astype(int))])
+    fast = {("tune", 0.3): 0.04, ("eval", 1.0): 0.04}
+    parts = []
+    for phase in ("tune", "eval"):
+        for method in ("sgd", "adam"):
+            for eta0 in (0.1, 0.3, 1.0):
+                rate = fast.get((phase, eta0), 0.01) if method == "adam" else 0.01 * eta0
+                r = rate * np.exp(0.02 * rng.standard_normal((10, 1)))
+                frame = _frame(np.exp(-r * steps[None, :]), steps, problem="p", method=method)
+                parts.append(frame.assign(eta0=eta0, phase=phase))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_tune_and_evaluate_selects_on_tune_and_reports_eval():
+    runs = _phased_runs(np.random.default_rng(5))
+    with pytest.warns(UserWarning, match="largest value of its grid"):
+        table, boots = tuning.tune_and_evaluate(runs, {"p": 1e-2}, run_seed=0, tag="t", n_boot=100)
+    best = table[table["best"]].set_index("method")
+    assert best.loc["adam", "eta0"] == 0.3  # chosen on the tuning seeds ...
+    assert table.loc[table["eval_best"] & (table["method"] == "adam"), "eta0"].item() == 1.0
+    # ... and reported from the evaluation cells at that value: rate 0.01, ln(100)/0.01 ~ 460
+    assert best.loc["adam", "hit"] == pytest.approx(np.log(100) / 0.01, rel=0.1)
+    assert best.loc["adam", "tune_hit"] == pytest.approx(np.log(100) / 0.04, rel=0.1)
+    assert set(boots) == set(zip(table["problem"], table["method"], table["eta0"]))
+    # sgd's fastest step is the largest of its grid: warned, and a caveat says so
+    edges = tuning.grid_edge_choices(table)
+    assert len(edges) == 1 and edges[0].startswith("sgd on p: the chosen eta0 = 1")
+    caveats = tuning.tuning_caveats(table, tuning.ratio_to_reference(table, boots))
+    assert any("adam on p: 1 instead of 0.3" in c for c in caveats)
+    with pytest.raises(ValueError, match="both phases"):
+        tuning.tune_and_evaluate(runs[runs["phase"] == "tune"], {"p": 1e-2}, run_seed=0, tag="t")
+
+
+def test_tuning_caveats_name_costly_and_censored_methods():
+    table = pd.DataFrame(
+        {"problem": "p", "method": ["sgd", "rprop"], "eta0": [0.1, 0.01], "best": True,
+         "eval_best": True, "at_grid_edge": False, "hit": [100.0, 20.0],
+         "samples_per_step": [10, 1000], "hit_samples": [1000.0, 20000.0],
+         "p_censored": [0.0, 0.2]}
+    )  # fmt: skip
+    text = " ".join(tuning.tuning_caveats(table, table, {"rprop": "RPROP"}))
+    assert "RPROP on p: 20 iterations = 20000 samples against 1000" in text
+    assert "RPROP on p 0.20" in text
