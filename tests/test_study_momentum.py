@@ -1,7 +1,8 @@
 """Tests of the momentum study: its conditions, observables, cells and measured numbers.
 
-The study's numbers are checked at quick scale (20 random starts, kappa up to 10^3) with margins
-wider than their bootstrap CIs; the tuning theory is tested in test_theory_momentum.py.
+The study and each broken variant run at quick scale (20 random starts, kappa up to 10^3) on one
+shared cache; the theory (tunings, error recursion, update moments) is tested in
+test_theory_momentum.py.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def _iterates(cond: dict, seed: int, replicates, record, w0) -> pd.DataFrame:
 
 def test_kappa_conditions_run_the_optimal_tunings_on_a_dense_geometric_grid():
     grids = M.conditions(Scale(False, 10))
-    assert {k: len(v) for k, v in grids.items()} == {"kappa": 21, "trajectory": 3, "noise": 4}
+    assert {k: len(v) for k, v in grids.items()} == {"kappa": 21, "noise": 4}
     for cond in grids["kappa"]:
-        t = M.TUNINGS[cond["method"]](1.0, cond["problem.condition_number"])
+        t = M.tm.TUNINGS[cond["method"]](1.0, cond["problem.condition_number"])
         assert cond["optimizer"] == t.optimizer
         assert cond["schedule.eta0"] == pytest.approx(t.lr, rel=1e-12)
         assert cond.get("optimizer.momentum", 0.0) == pytest.approx(t.momentum, rel=1e-12)
@@ -43,7 +44,7 @@ def test_kappa_conditions_run_the_optimal_tunings_on_a_dense_geometric_grid():
         assert big.size < 2 or np.max(big[1:] / big[:-1]) < 1.0111
 
 
-@pytest.mark.parametrize("index", [3, 10])  # gradient descent and heavy ball at kappa = 100
+@pytest.mark.parametrize("index", [3, 8])  # gradient descent and heavy ball at kappa = 10^2.5
 def test_kappa_cell_hits_are_read_off_the_squared_error(index):
     cond = M.conditions(Scale(True, 4))["kappa"][index]
     hits = M.kappa_cell(cond, 11, np.arange(4))
@@ -67,33 +68,58 @@ def test_noise_cell_observes_the_squared_update():
     np.testing.assert_allclose(frame["update_sq"].to_numpy().reshape(3, 5), expected, rtol=1e-10)
 
 
-def test_trajectory_cell_observes_eigen_coordinates():
-    cond = M.conditions(Scale(True, 3))["trajectory"][0]
-    frame = M.trajectory_cell(cond, 0, [0, 1])
-    assert set(frame["replicate"]) == {0} and M.trajectory_cell(cond, 0, [1, 2]).empty
-    problem = build_problem(cond)
-    u0 = frame.loc[frame["step"] == 0, ["u_flat", "u_steep"]].to_numpy()[0]
-    np.testing.assert_allclose(u0, M.TRAJECTORY_START, atol=1e-12)
-    dist = frame["u_flat"] ** 2 + frame["u_steep"] ** 2  # orthonormal basis: ||w - w*||^2
-    f = 0.5 * (problem.eigenvalues[0] * frame["u_flat"] ** 2 + problem.L * frame["u_steep"] ** 2)
-    np.testing.assert_allclose(frame["subopt"], f, rtol=1e-9, atol=1e-15)
-    assert dist.iloc[-1] < dist.iloc[0]
+def test_broken_variants_change_only_what_they_name():
+    grids = M.conditions(Scale(True, 3))
+    for cond in grids["kappa"]:
+        broken, gd = (
+            M.no_momentum(dict(cond)),
+            M.kappa_condition("gd", cond["problem.condition_number"]),
+        )
+        if cond["method"] == "gd":
+            assert broken == cond and M.momentum_in_gd(dict(cond))["optimizer.momentum"] > 0
+        else:  # gradient descent's step and budget, momentum 0
+            assert broken["optimizer.momentum"] == 0.0 and broken["method"] == cond["method"]
+            assert (broken["schedule.eta0"], broken["n_steps"]) == (
+                gd["schedule.eta0"],
+                gd["n_steps"],
+            )
+            assert M.momentum_in_gd(dict(cond)) == cond
+    for cond in grids["noise"]:  # the step is kept, so the nominal beta = 1 - lr / eta_eff too
+        broken = M.no_momentum(dict(cond))
+        assert (
+            broken["optimizer.momentum"] == 0.0 and broken["schedule.eta0"] == cond["schedule.eta0"]
+        )
+
+
+def test_design_predictions_of_the_hitting_times():
+    """The exact hitting time of the mean error is a few percent from the mean over 40 starts;
+    the spectral prediction ignores the start and the transient (heavy ball's double root)."""
+    cond = M.kappa_condition("heavy_ball", 100.0)
+    hits = M.kappa_cell(cond, 5, np.arange(40))
+    mean = hits[(hits["metric"] == "distance") & (hits["eps"] == 1e-6)]["hit"].mean()
+    exact, spectral = M.design_iterations("heavy_ball", 100.0, "distance")[1e-6]
+    assert 0.85 < mean / exact < 1.05 and exact > 1.3 * spectral
 
 
 def test_unknown_method_is_named():
     with pytest.raises(KeyError, match="nope"):
-        M.tuned("nope", M.TRAJECTORY)
+        M.tuned("nope", M.QUADRATIC_10)
 
 
-# ---- the study at quick scale (default R = 20) -----------------------------------------------
+# ---- the study and its broken variants at quick scale (R = 20), one shared cache -------------
 @pytest.fixture(scope="module")
-def quick_result(tmp_path_factory):
-    return run_study(M.study, quick=True, out=tmp_path_factory.mktemp("reports"))
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory, cache):
+    return run_study(M.study, quick=True, out=tmp_path_factory.mktemp("reports"), cache_dir=cache)
 
 
 def test_study_writes_tables_figures_and_checks(quick_result):
     folder = quick_result.folder
-    for stem in ("kappa_scaling", "trajectories", "update_variance"):
+    for stem in ("kappa_scaling", "update_variance"):
         assert (folder / "figures" / f"{stem}.png").exists()
     for stem in quick_result.analysis.tables:
         assert (folder / "tables" / f"{stem}.csv").exists()
@@ -105,50 +131,51 @@ def test_study_writes_tables_figures_and_checks(quick_result):
         "6d-momentum-update-variance",
     ]
     assert all(c.claim == 6 and c.n_replicates == 20 for c in quick_result.analysis.checks)
-    assert (folder / "claims.csv").exists()
+    assert len(quick_result.analysis.caveats) >= 2
 
 
-def test_quick_verdicts_match_the_full_report(quick_result):
-    """reports/momentum/claims.csv (seed 0, full scale) has all four reproduced; quick scale
-    (kappa up to 10^3, 20 starts, a shorter noise window) reproduces them too."""
-    assert [c.verdict for c in quick_result.analysis.checks] == ["reproduced"] * 4
+def test_quick_verdicts(quick_result):
+    """reports/momentum/claims.csv (seed 0, full scale): see the study README. At quick scale
+    (kappa up to 10^3, 20 starts) the kappa slopes sit within 5% of their exact slopes; the
+    update ratio's CI (about +-13% at 20 replicates and a 100-step window) is too wide for its
+    +-10% band, so it may read inconclusive; nothing contradicts the claim."""
+    verdicts = {c.id: c.verdict for c in quick_result.analysis.checks}
+    assert "not reproduced" not in verdicts.values()
+    for check in ("6a-gd-kappa-slope", "6b-heavy-ball-kappa-slope", "6c-nesterov-kappa-slope"):
+        assert verdicts[check] in ("reproduced", "within tolerance")
+
+
+@pytest.mark.parametrize("variant", sorted(M.VARIANTS))
+def test_every_broken_variant_fails_the_checks_naming_it(variant, cache):
+    result = run_study(M.study, quick=True, out=None, cache_dir=cache, variant=variant)
+    named = [c for c in result.analysis.checks if c.broken_variant == variant]
+    assert named and all(c.verdict == "not reproduced" for c in named), [
+        (c.id, c.verdict) for c in named
+    ]
 
 
 def test_study_measures_the_kappa_slopes(quick_result):
-    """Even with 20 starts and kappa up to 10^3 the slopes sit in their intervals."""
     slopes = quick_result.analysis.tables["kappa_slopes"]
     s = slopes[slopes["checked"]].set_index("method")
-    assert (s["metric"] == M.CHECK_METRIC).all() and np.allclose(s["eps"], M.CHECK_EPS)
-    assert 0.85 <= s.loc["gd", "ci_low"] and s.loc["gd", "ci_high"] <= 1.15
-    for m in ("heavy_ball", "nesterov"):
-        assert 0.4 <= s.loc[m, "ci_low"] and s.loc[m, "ci_high"] <= 0.65
+    assert (s["metric"] == "distance").all() and np.allclose(s["eps"], M.CHECK_EPS)
+    assert s.loc["gd", "exact_slope"] == pytest.approx(1.0, abs=0.02)
+    # heavy ball's double root: its exact finite-kappa slope is well above 1/2
+    assert (
+        s.loc["heavy_ball", "exact_slope"] > 0.53 and s.loc["heavy_ball", "spectral_slope"] < 0.52
+    )
     assert (slopes["n_censored"] == 0).all()
     hits = quick_result.analysis.tables["kappa_hitting_times"]
     big = hits[(hits["kappa"] == hits["kappa"].max()) & np.isclose(hits["eps"], M.CHECK_EPS)]
-    it = big[big["metric"] == M.CHECK_METRIC].set_index("method")["mean_iterations"]
+    it = big[big["metric"] == "distance"].set_index("method")["mean_iterations"]
     assert it["heavy_ball"] < it["gd"] / 5 and it["nesterov"] < it["gd"] / 5
-
-
-def test_study_trajectories_oscillate_and_damp(quick_result):
-    t = quick_result.analysis.tables["trajectory_summary"].set_index("method")
-    assert t.loc["gd", "steep_sign_changes"] == t.loc["gd", "steps"]  # zig-zag every step
-    # GD's steep coordinate decays like ((kappa-1)/(kappa+1))^k; momentum's far faster
-    rho = (30 - 1) / (30 + 1)
-    assert t.loc["gd", "steep_abs_after_20"] == pytest.approx(
-        abs(M.TRAJECTORY_START[1]) * rho**20, rel=1e-6
-    )
-    assert t.loc["heavy_ball", "steep_abs_after_20"] < t.loc["gd", "steep_abs_after_20"] / 5
-    assert t.loc["heavy_ball", "final_subopt"] < 1e-3 * t.loc["gd", "final_subopt"]
 
 
 def test_study_momentum_reduces_update_variance(quick_result):
     table = quick_result.analysis.tables["update_variance_by_momentum"].set_index("momentum")
-    assert table.loc[0.9, "ratio_high"] < 1
-    # ratios fall with beta and sit near (1 - beta)/(1 + beta); SGD's own is about 1 in its
-    # units (eta_eff^2 tr Cov), within 4 standard errors of the t-CI
-    assert np.all(np.diff(table["ratio_to_sgd"].to_numpy()) < 0)
-    ratio = table.loc[0.9, "ratio_to_sgd"]
-    assert 0.5 * table.loc[0.9, "theory_ratio"] < ratio < 1.5 * table.loc[0.9, "theory_ratio"]
+    assert table.loc[0.9, "ratio_ci_high"] < 1
+    assert np.all(np.diff(table["ratio_estimate"].to_numpy()) < 0)
+    assert np.all(np.diff(table["exact_ratio"].to_numpy()) < 0)
+    # the exact window mean is the stationary value after the burn-in
+    np.testing.assert_allclose(table["update_exact"], table["update_stationary"], rtol=1e-3)
     sgd = table.loc[0.0]
-    se = (sgd["update_var_high"] - sgd["update_var_low"]) / (2 * 1.96)
-    assert abs(sgd["update_var"] - 1.0) < 0.5 + 4 * se
+    assert sgd["update_ci_low"] <= sgd["update_exact"] <= sgd["update_ci_high"]

@@ -13,12 +13,16 @@ from convstudy.optim import get_optimizer
 from convstudy.problems import get_problem
 from convstudy.theory.momentum import (
     TUNINGS,
+    error_multipliers,
     gradient_descent_tuning,
     heavy_ball_tuning,
     iteration_budget,
     nesterov_tuning,
+    predicted_hitting_time,
     predicted_iterations,
     spectral_radius,
+    stationary_update_second_moment,
+    update_second_moments,
 )
 
 KAPPAS = [4.0, 30.0, 1e3]
@@ -141,3 +145,98 @@ def test_gd_budget_is_a_guarantee():
     rel = frame.groupby("replicate")["subopt"].agg(lambda s: s.iloc[-1] / s.iloc[0])
     assert (rel <= 1e-6).all()
     assert predicted_iterations(t.rate, 1e-6) == pytest.approx(math.log(1e6) / -math.log(t.rate))
+
+
+# ---- exact error curves and SGD update moments -------------------------------------------------
+@pytest.mark.parametrize("method", list(TUNINGS))
+def test_error_multipliers_are_the_simulated_error_in_the_eigenbasis(method):
+    problem, w0 = _quadratic_and_start()
+    t = TUNINGS[method](problem.mu, problem.L)
+    V = np.linalg.eigh(problem.X.T @ problem.X / problem.n_samples)[1]
+    frame = simulate(
+        problem,
+        get_optimizer(t.optimizer, **({"momentum": t.momentum} if t.momentum else {})),
+        t.lr,
+        n_steps=40,
+        sampler="full",
+        batch_size=problem.n_samples,
+        w0=w0,
+        record="all",
+        record_iterates=True,
+    )
+    u = (frame[[f"w_{j}" for j in range(5)]].to_numpy() - problem.w_star) @ V
+    p = error_multipliers(t.lr, t.momentum, problem.eigenvalues, 40, nesterov=method == "nesterov")
+    np.testing.assert_allclose(u, p * u[0], rtol=1e-9, atol=1e-12)
+
+
+def test_predicted_hitting_time_known_answers():
+    # one eigenvalue, gradient descent: p(k)^2 = (1 - lr lambda)^(2k)
+    k = math.ceil(math.log(1e-6) / (2 * math.log(0.5)))
+    assert predicted_hitting_time(0.5, 0.0, [1.0], 1e-6, n_steps=100) == k
+    assert predicted_hitting_time(0.5, 0.0, [1.0], 1e-6, n_steps=100, steps=[0, 5, 50]) == 50
+    assert predicted_hitting_time(0.5, 0.0, [1.0], 1e-6, n_steps=k - 1) == math.inf
+    # the weights pick the eigen-directions: all weight on the fast one hits at once
+    lam = [1.0, 100.0]
+    assert predicted_hitting_time(0.01, 0.0, lam, 1e-6, n_steps=5000, weights=[0, 1]) == 1
+    # heavy ball's double root: the transient k q^k makes it slower than ln(1/eps)/-ln(q^2)
+    t = heavy_ball_tuning(1.0, 1e3)
+    hit = predicted_hitting_time(t.lr, t.momentum, [1.0, 1e3], 1e-6, n_steps=5000)
+    assert hit > predicted_iterations(t.rate, 1e-6) + 10
+    with pytest.raises(ValueError, match="'weights' parameter of predicted_hitting_time"):
+        predicted_hitting_time(0.5, 0.0, [1.0], 1e-6, n_steps=10, weights=[1.0, 2.0])
+
+
+def _noisy_quadratic():
+    problem = get_problem("quadratic", dim=4, condition_number=10.0, noise=1.0, n_samples=40)
+    return problem, problem.y - problem.X @ problem.w_star
+
+
+@pytest.mark.parametrize(
+    "optimizer, lr, m", [("sgd", 0.05, 0.0), ("momentum", 0.01, 0.8), ("nesterov", 0.02, 0.5)]
+)
+def test_update_second_moments_match_monte_carlo(optimizer, lr, m):
+    """E||w_k - w_(k-1)||^2 from w*: exact moments against 6000 one-sample SGD runs (5 SE)."""
+    problem, r = _noisy_quadratic()
+    opt = get_optimizer(optimizer, **({"momentum": m} if m else {}))
+    frame = simulate(
+        problem,
+        opt,
+        lr,
+        n_steps=30,
+        sampler="replacement",
+        n_replicates=6000,
+        w0=problem.w_star,
+        record=[0, 1, 2, 9, 10, 29, 30],
+        record_iterates=True,
+        seed=3,
+    )
+    w = frame[[f"w_{j}" for j in range(4)]].to_numpy().reshape(6000, 7, 4)
+    sq = np.sum(np.diff(w, axis=1) ** 2, axis=2)[:, [0, 1, 3, 5]]  # steps 1, 2, 10, 30
+    exact = update_second_moments(problem.X, r, lr, m, 30, nesterov=optimizer == "nesterov")
+    se = sq.std(axis=0, ddof=1) / np.sqrt(6000)
+    assert np.all(np.abs(sq.mean(axis=0) - exact[[0, 1, 9, 29]]) < 5 * se)
+    tr_q0 = np.sum(r**2 * np.sum(problem.X**2, axis=1)) / 40  # first step: lr^2 c1^2 tr Q0
+    assert exact[0] == pytest.approx((lr * (1 + m * (optimizer == "nesterov"))) ** 2 * tr_q0)
+
+
+def test_stationary_update_moment_is_the_limit_and_the_small_step_ratio():
+    problem, r = _noisy_quadratic()
+    for m, nesterov in [(0.0, False), (0.9, False), (0.5, True)]:
+        lr = 0.02 * (1 - m)
+        seq = update_second_moments(problem.X, r, lr, m, 3000, nesterov=nesterov)
+        st = stationary_update_second_moment(problem.X, r, lr, m, nesterov=nesterov)
+        assert seq[-1] == pytest.approx(st, rel=1e-8)
+    # at a small effective step eta the ratio momentum / SGD tends to (1 - beta)/(1 + beta)
+    eta, beta = 1e-4, 0.8
+    ratio = stationary_update_second_moment(problem.X, r, eta * (1 - beta), beta) / (
+        stationary_update_second_moment(problem.X, r, eta, 0.0)
+    )
+    assert ratio == pytest.approx((1 - beta) / (1 + beta), rel=2e-3)
+
+
+def test_update_moments_refuse_bad_input():
+    problem, r = _noisy_quadratic()
+    with pytest.raises(ValueError, match="residuals.*at w\\*"):
+        update_second_moments(problem.X, r + 1.0, 0.01, 0.5, 10)
+    with pytest.raises(ValueError, match="do not converge"):
+        stationary_update_second_moment(problem.X, r, 0.25, 0.0)

@@ -43,6 +43,11 @@ __all__ = [
     "spectral_radius",
     "iteration_budget",
     "predicted_iterations",
+    "error_multipliers",
+    "predicted_hitting_time",
+    "update_second_moments",
+    "stationary_update_second_moment",
+    "tuned_hitting_times",
 ]
 
 
@@ -157,3 +162,171 @@ def predicted_iterations(rate: float, eps: float) -> float:
     rate = check_scalar(rate, "rate", owner, low=0.0, high=1.0)
     eps = check_scalar(eps, "eps", owner, low=0.0, high=1.0)
     return math.log(1.0 / eps) / -math.log(rate)
+
+
+def _form(momentum: float, nesterov: bool) -> tuple[float, float]:
+    """(c1, c2) of torch's form: w' = w - lr (c1 g + c2 b), b' = m b + g, b_0 = 0."""
+    return (1.0 + momentum, momentum**2) if nesterov else (1.0, momentum)
+
+
+def error_multipliers(
+    lr: float, momentum: float, eigenvalues, n_steps: int, *, nesterov: bool = False
+) -> np.ndarray:
+    """p_i(k), k = 0..n_steps: the exact error e_k = p_i(k) e_0 along eigenvector i, (n+1, d).
+
+    Deterministic (full-batch) heavy ball or Nesterov in torch's form (see the module
+    docstring) on a quadratic with Hessian eigenvalues lambda_i: p(0) = 1,
+    p(1) = 1 - lr c1 lambda (torch's buffer starts at the first gradient; c1 = 1 + m for
+    Nesterov, 1 otherwise), then p(k+1) = a p(k) - c p(k-1) with the a, c of
+    :func:`spectral_radius`. Exact, including the transient that the spectral radius omits
+    (heavy ball's optimal tuning has a double root at mu and L, so its error carries a factor
+    linear in k; Lessard, Recht & Packard 2016, sec. 3.2).
+    """
+    owner = "error_multipliers"
+    lr = check_scalar(lr, "lr", owner, low=0.0)
+    m = check_scalar(momentum, "momentum", owner, low=0.0, closed="left")
+    lam = check_array(eigenvalues, "eigenvalues", owner, ndim=1)
+    n = check_scalar(n_steps, "n_steps", owner, kind=int, low=1, closed="left")
+    check_option(nesterov, "nesterov", owner, [False, True])
+    shrink = 1.0 - lr * lam
+    a, c = ((1 + m) * shrink, m * shrink) if nesterov else (1 + m - lr * lam, np.full_like(lam, m))
+    p = np.empty((n + 1, lam.size))
+    p[0], p[1] = 1.0, 1.0 - lr * _form(m, nesterov)[0] * lam
+    for k in range(1, n):
+        p[k + 1] = a * p[k] - c * p[k - 1]
+    return p
+
+
+def predicted_hitting_time(
+    lr: float,
+    momentum: float,
+    eigenvalues,
+    eps,
+    *,
+    n_steps: int,
+    weights=None,
+    nesterov: bool = False,
+    steps=None,
+) -> float | np.ndarray:
+    """First step at which the expected relative error sum_i w_i p_i(k)^2 / sum_i w_i <= eps.
+
+    ``weights`` w_i = E[u_i^2] are the start's second moments in the Hessian's eigenbasis
+    (u = V'(w_0 - w*); default 1: an isotropic start), so the ratio is
+    E||w_k - w*||^2 / E||w_0 - w*||^2 exactly (:func:`error_multipliers`); weights lambda_i
+    E[u_i^2] give E(f - f*) instead. ``steps`` (sorted) are the steps at which the error is
+    read, as on a run's record grid (default: every step up to ``n_steps``). Returns inf if
+    the target is not reached by ``n_steps``; an array of ``eps`` gives an array of steps.
+    """
+    owner = "predicted_hitting_time"
+    targets = check_array(eps, "eps", owner, ndim=(0, 1))
+    if np.any(targets <= 0) or np.any(targets >= 1):
+        raise ValueError(f"The 'eps' parameter of {owner} must lie in (0, 1). Got {eps!r}.")
+    p = error_multipliers(lr, momentum, eigenvalues, n_steps, nesterov=nesterov)
+    w = np.ones(p.shape[1]) if weights is None else check_array(weights, "weights", owner)
+    if w.shape != (p.shape[1],) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError(f"The 'weights' parameter of {owner} must be {p.shape[1]} values >= 0.")
+    grid = np.arange(n_steps + 1) if steps is None else np.asarray(steps, dtype=int)
+    grid = grid[grid <= n_steps]
+    rel = (p[grid] ** 2 @ w) / w.sum()
+    hits = [
+        float(grid[np.argmax(rel <= e)]) if (rel <= e).any() else math.inf for e in targets.flat
+    ]
+    return hits[0] if targets.ndim == 0 else np.array(hits)
+
+
+def _sgd_moment_model(X, residuals, lr, momentum, nesterov, owner):
+    """A, G, D, F and the noise covariance Q(S) = Q0 + Q1(S) of one-sample SGD at w* + e."""
+    X = check_array(X, "X", owner, ndim=2)
+    r = check_array(residuals, "residuals", owner, shape=(X.shape[0],))
+    lr = check_scalar(lr, "lr", owner, low=0.0)
+    m = check_scalar(momentum, "momentum", owner, low=0.0, high=1.0, closed="left")
+    check_option(nesterov, "nesterov", owner, [False, True])
+    n, d = X.shape
+    if np.linalg.norm(X.T @ r) > 1e-8 * max(np.linalg.norm(X) * np.linalg.norm(r), 1.0):
+        raise ValueError(f"The 'residuals' of {owner} must be those at w* (X' r = 0).")
+    H, eye, (c1, c2) = X.T @ X / n, np.eye(d), _form(m, nesterov)
+    A = np.block([[eye - lr * c1 * H, -lr * c2 * eye], [H, m * eye]])
+    G = np.vstack([-lr * c1 * eye, eye])
+    D, F = np.hstack([-lr * c1 * H, -lr * c2 * eye]), -lr * c1 * eye
+    Q0 = X.T @ (X * r[:, None] ** 2) / n
+
+    def q1(S: np.ndarray) -> np.ndarray:
+        return X.T @ (X * np.einsum("ij,jk,ik->i", X, S, X)[:, None]) / n - H @ S @ H
+
+    return A, G, D, F, Q0, q1, d
+
+
+def update_second_moments(
+    X, residuals, lr: float, momentum: float, n_steps: int, *, nesterov: bool = False
+) -> np.ndarray:
+    """E||w_k - w_{k-1}||^2 for k = 1..n_steps of one-sample SGD (momentum) started at w*.
+
+    f(w) = 1/(2N) ||X w - y||^2, residuals r = y - X w* (so X' r = 0); each step draws one
+    index uniformly with replacement, g = x_i (x_i' w - y_i) = H e + zeta with e = w - w*,
+    E[zeta | e] = 0 and Cov(zeta | e) = Q0 + Q1(E ee'), Q0 = 1/N sum_i r_i^2 x_i x_i',
+    Q1(S) = 1/N sum_i (x_i' S x_i) x_i x_i' - H S H. The state z = (e, b) (b torch's buffer,
+    b_0 = 0) obeys z' = A z + G zeta, and the update w' - w = D z + F zeta, so the second
+    moments M = E zz' follow M' = A M A' + G Q(S) G' exactly (E z = 0 throughout), and
+    E||w' - w||^2 = tr(D M D') + tr(F Q(S) F') (Polyak 1987, Introduction to Optimization,
+    ch. 4, for the linear recursion; the state-dependent noise keeps it closed).
+    """
+    owner = "update_second_moments"
+    n = check_scalar(n_steps, "n_steps", owner, kind=int, low=1, closed="left")
+    A, G, D, F, Q0, q1, d = _sgd_moment_model(X, residuals, lr, momentum, nesterov, owner)
+    M, out = np.zeros((2 * d, 2 * d)), np.empty(n)
+    for k in range(n):
+        Q = Q0 + q1(M[:d, :d])
+        out[k] = np.trace(D @ M @ D.T) + np.trace(F @ Q @ F.T)
+        M = A @ M @ A.T + G @ Q @ G.T
+    return out
+
+
+def stationary_update_second_moment(
+    X, residuals, lr: float, momentum: float, *, nesterov: bool = False
+) -> float:
+    """The limit of :func:`update_second_moments`: E||w' - w||^2 under the stationary law.
+
+    M solves the Lyapunov-type equation M = A M A' + G (Q0 + Q1(S)) G' (S its top-left block),
+    linear in M: (I - A (x) A - (G (x) G) (K'K/N - H (x) H) P) vec M = vec(G Q0 G'), K the rows
+    vec(x_i x_i'), P the selection of S. Raises if the solution is not a covariance (no
+    stationary law: the second moments grow).
+    """
+    owner = "stationary_update_second_moment"
+    A, G, D, F, Q0, q1, d = _sgd_moment_model(X, residuals, lr, momentum, nesterov, owner)
+    X = np.asarray(X, dtype=float)
+    K = np.einsum("ij,ik->ijk", X, X).reshape(X.shape[0], d * d)
+    H = X.T @ X / X.shape[0]
+    P = np.zeros((d * d, 4 * d * d))
+    P[np.arange(d * d), (np.arange(d)[:, None] * 2 * d + np.arange(d)[None, :]).ravel()] = 1.0
+    op = np.kron(A, A) + np.kron(G, G) @ (K.T @ K / X.shape[0] - np.kron(H, H)) @ P
+    M = np.linalg.solve(np.eye(op.shape[0]) - op, (G @ Q0 @ G.T).ravel()).reshape(A.shape)
+    S = M[:d, :d]
+    if np.linalg.eigvalsh((M + M.T) / 2).min() < -1e-9 * np.abs(M).max():
+        raise ValueError(f"{owner}: the second moments of this recursion do not converge.")
+    return float(np.trace(D @ M @ D.T) + np.trace(F @ (Q0 + q1(S)) @ F.T))
+
+
+def tuned_hitting_times(
+    method: str, eigenvalues, eps, *, n_steps: int, weights=None, steps=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(exact, spectral) steps of ``method`` (a key of :data:`TUNINGS`), tuned for the extreme
+    ``eigenvalues`` mu and L, to shrink the expected error by each ``eps``.
+
+    exact: :func:`predicted_hitting_time` (transient included; ``weights``, ``steps`` as there);
+    spectral: :func:`predicted_iterations` of the tuning's asymptotic rate alone.
+    """
+    lam = check_array(eigenvalues, "eigenvalues", "tuned_hitting_times", ndim=1)
+    check_option(method, "method", "tuned_hitting_times", list(TUNINGS))
+    t = TUNINGS[method](float(lam.min()), float(lam.max()))
+    targets = np.atleast_1d(np.asarray(eps, dtype=float))
+    exact = predicted_hitting_time(
+        t.lr,
+        t.momentum,
+        lam,
+        targets,
+        n_steps=n_steps,
+        weights=weights,
+        nesterov=method == "nesterov",
+        steps=steps,
+    )
+    return exact, np.array([predicted_iterations(t.rate, e) for e in targets])
