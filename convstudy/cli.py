@@ -72,7 +72,12 @@ def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> No
         help="reports folder (default: reports, or reports-quick with --quick, so that a quick "
         "run never overwrites the full report)",
     )
-    p.add_argument("--fresh", action="store_true", help="recompute every cell (ignore the cache)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every cell and redraw every figure (ignore the cache)",
+    )
+    p.add_argument("--svg", action="store_true", help="also write every figure as SVG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--jobs", type=_positive, default=1, metavar="N", help="local worker processes (1)"
@@ -316,6 +321,7 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
                     chunk_size=args.chunk_size,
                     variant=getattr(args, "variant", None),
                     cache_dir=cache_dir,
+                    formats=("png", "svg") if getattr(args, "svg", False) else ("png",),
                 )
             except ConnectionError:  # the cluster is gone: no point going on
                 raise

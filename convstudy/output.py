@@ -1,4 +1,4 @@
-"""Writing results: atomic files, tables (CSV + Markdown), figures (PNG + SVG), study READMEs.
+"""Writing results: atomic files, tables (CSV + Markdown), figures (PNG, SVG on request).
 
 Every file is written to a temporary name in the same folder and then renamed over the target
 (``os.replace`` is atomic on POSIX), so an interrupted run never leaves a truncated file.
@@ -17,9 +17,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["atomic_write", "write_table", "write_figure", "markdown_table", "FIGURE_FORMATS"]
+__all__ = [
+    "atomic_write",
+    "write_table",
+    "write_figure",
+    "write_figures",
+    "markdown_table",
+    "FIGURE_FORMATS",
+]
 
-FIGURE_FORMATS = ("png", "svg")
+FIGURE_FORMATS = ("png", "svg")  # the formats a figure can be written in; PNG by default
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 # fixed SVG ids and no timestamps: the same figure gives the same bytes
@@ -61,19 +68,53 @@ def write_table(frame: pd.DataFrame, folder: str | os.PathLike, stem: str) -> li
     return [csv, md]
 
 
-def write_figure(fig, folder: str | os.PathLike, stem: str, dpi: int = 110) -> list[Path]:
-    """Save a matplotlib figure as ``stem.png`` and ``stem.svg`` (no timestamps), then close it."""
+def write_figure(
+    fig, folder: str | os.PathLike, stem: str, formats=("png",), dpi: int = 110
+) -> list[Path]:
+    """Save a matplotlib figure as ``stem.<format>`` for each format (no timestamps), then
+    close it. Figures use constrained layout, so no second tight-bounding-box pass is drawn."""
     folder = Path(folder)
     paths = []
-    for fmt in FIGURE_FORMATS:
+    for fmt in formats:
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"Figure format must be one of {FIGURE_FORMATS}. Got {fmt!r}.")
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         paths.append(
             atomic_write(
                 folder / f"{stem}.{fmt}",
                 lambda tmp, fmt=fmt, meta=meta: fig.savefig(
-                    tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta
+                    tmp, format=fmt, dpi=dpi, metadata=meta
                 ),
             )
         )
     plt.close(fig)
     return paths
+
+
+def _write_pickled_figure(payload: bytes, folder: str, stem: str, formats) -> list[Path]:
+    import pickle
+
+    return write_figure(pickle.loads(payload), folder, stem, formats)
+
+
+def write_figures(
+    figures: dict, folder: str | os.PathLike, formats=("png",), n_jobs: int = 1
+) -> list[Path]:
+    """Write several figures; with ``n_jobs > 1`` they are drawn in parallel worker processes
+    (drawing, not computing, is what a figure costs). Closes every figure."""
+    import pickle
+
+    if n_jobs <= 1 or len(figures) < 2:
+        return [
+            p for stem, fig in figures.items() for p in write_figure(fig, folder, stem, formats)
+        ]
+    from joblib import Parallel, delayed
+
+    payloads = {stem: pickle.dumps(fig) for stem, fig in figures.items()}
+    for fig in figures.values():
+        plt.close(fig)
+    done = Parallel(n_jobs=min(n_jobs, len(payloads)))(
+        delayed(_write_pickled_figure)(data, str(folder), stem, tuple(formats))
+        for stem, data in payloads.items()
+    )
+    return [p for paths in done for p in paths]

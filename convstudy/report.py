@@ -14,11 +14,13 @@ A reports tree (written by :func:`convstudy.runner.run_study` and the ``convstud
 
 Everything here reads files only, so an index can be rebuilt without recomputing anything.
 Outputs are deterministic (fixed orders, no timestamps): the same tree gives identical bytes.
-``index.html`` is one self-contained page: inline CSS, no script, relative links only.
+``index.html`` is one self-contained page: inline CSS, no script, every image embedded (a
+``data:`` URI), so the file alone shows everything; links to the tables and files are relative.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -629,6 +631,12 @@ def _emphasis(escaped: str) -> str:
     return escaped
 
 
+def _data_uri(path: Path) -> str:
+    """A PNG as a ``data:`` URI, so that index.html is one file that travels (mail, a paper's
+    supplement) with every image in it."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _verdict_span(v: str) -> str:
     return f'<span class="verdict {_slug(v)}">{html.escape(v)}</span>'
 
@@ -747,7 +755,7 @@ def _study_html(out: Path, page: StudyPage) -> list[str]:
             svg = f' (<a href="{_href(base + ".svg")}">SVG</a>)'
         h.append(
             f'<figure id="{_slug(f"fig-{name}-{stem}")}"><a href="{_href(base + ".png")}">'
-            f'<img src="{_href(base + ".png")}" alt="{alt}"></a>'
+            f'<img src="{_data_uri(out / (base + ".png"))}" alt="{alt}"></a>'
             f"<figcaption><code>{html.escape(stem)}</code>: {_inline_html(cap, pre)}{svg}"
             "</figcaption></figure>"
         )

@@ -9,10 +9,12 @@ recomputed, never reused. Failed tasks are never cached.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
 import json
+import math
 import os
 import sys
 import sysconfig
@@ -28,8 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .claims import checks_frame
-from .output import atomic_write, atomic_write_text, markdown_table, write_figure, write_table
+from .claims import Check, checks_frame
+from .output import atomic_write, atomic_write_text, markdown_table, write_figures, write_table
 from .registry import WorkerContext, enter_context, worker_context
 from .report import run_sentence
 from .study import (
@@ -563,8 +565,11 @@ def _attach(frame: pd.DataFrame, condition: dict, columns: list[str]) -> pd.Data
     return pd.concat([front, frame], axis=1)
 
 
-def write_study(result: StudyResult, folder: Path) -> None:
-    """Write the runs (Parquet), tables, figures, claims.csv, study.json and README.md."""
+def write_study(result: StudyResult, folder: Path, formats=("png",), figure_jobs: int = 1) -> None:
+    """Write the runs (Parquet), tables, figures, claims.csv, study.json and README.md.
+
+    Figures are drawn in ``figure_jobs`` processes, in ``formats``.
+    """
     analysis = result.analysis
     folder.mkdir(parents=True, exist_ok=True)
     for stem, frame in runs_files(result.runs).items():
@@ -573,11 +578,11 @@ def write_study(result: StudyResult, folder: Path) -> None:
         atomic_write(folder / f"{stem}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
     for stem, table in analysis.tables.items():
         write_table(table, folder / "tables", stem)
-    for stem, fig in analysis.figures.items():
-        write_figure(fig, folder / "figures", stem)
+    write_figures(analysis.figures, folder / "figures", formats, figure_jobs)
     record = study_record(result)
+    record["run"]["figure_formats"] = list(formats)
     write_table(checks_frame(analysis.checks).assign(study=result.study.name), folder, "claims")
-    atomic_write_text(folder / "study.json", json.dumps(record, indent=1, allow_nan=True) + "\n")
+    atomic_write_text(folder / "study.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
     atomic_write_text(folder / "README.md", render_study_readme(record))
 
 
@@ -631,10 +636,26 @@ def study_record(result: StudyResult) -> dict:
         "caveats": list(a.caveats),
         "figures": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.figures],
         "tables": [{"stem": s, "caption": a.captions.get(s, s)} for s in a.tables],
-        "checks": json.loads(
-            checks_frame(a.checks).assign(study=study.name).to_json(orient="records")
-        ),
+        "checks": [
+            {k: _json_number(v) for k, v in row.items()}
+            for row in checks_frame(a.checks).assign(study=study.name).to_dict(orient="records")
+        ],
     }
+
+
+def _json_number(value):
+    """A value strict JSON can hold: NaN as null, infinities as the strings 'inf', '-inf'."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, np.generic):
+        return _json_number(value.item())
+    return value
+
+
+def _number_from_json(value):
+    if value is None:
+        return math.nan
+    return float(value) if isinstance(value, str) else value
 
 
 def render_study_readme(record: dict) -> str:
@@ -706,12 +727,18 @@ def run_study(
     quiet: bool = True,
     chunk_size: int | None = None,
     variant: str | None = None,
+    formats=("png",),
+    figure_jobs: int | None = None,
 ) -> StudyResult:
     """Compute (or load from cache), analyse and write one study.
 
     Outputs go to ``out/<study.name>/`` (``out/<study.name>@<variant>/`` for a broken
     variant); the cache to ``cache_dir`` (default ``out/.cache``). ``out=None`` writes nothing
-    (and caches nothing unless ``cache_dir`` is given).
+    (and caches nothing unless ``cache_dir`` is given). Figures are written in ``formats``
+    (PNG by default; add ``"svg"`` on request), drawn in ``figure_jobs`` processes (default:
+    the cores available). When the study's data (its cells' cache keys) and its analysis code
+    are both unchanged since the outputs in the folder were written, the analysis and writing
+    are skipped and the folder's record is reused (``fresh=True`` redoes them).
     """
     t0 = time.perf_counter()
     scale = study.scale(quick, replicates, seed, variant)
@@ -728,17 +755,97 @@ def run_study(
         quiet=quiet,
         chunk_size=chunk_size,
     )
-    analysis = study.analyze(runs, scale)
     stem = study.name if variant is None else f"{study.name}@{variant}"
     folder = Path(out) / stem if out is not None else None
+    formats = tuple(formats)
+    key = analysis_key(study, scale, chunk_size, formats)
+    key_file = Path(cache_dir) / "analysis" / f"{stem}.key" if cache_dir is not None else None
+    reused = None
+    if not fresh and folder is not None and key_file is not None:
+        reused = _reusable_analysis(folder, key_file, key)
+    analysis = reused if reused is not None else study.analyze(runs, scale)
     result = StudyResult(
         study, scale, seed, runs, analysis, folder, n_computed, n_cached, 0.0,
         all_diverged=conditions_all_diverged(runs, study.grids(scale)),
     )  # fmt: skip
-    if folder is not None:
-        write_study(result, folder)
+    if folder is not None and reused is None:
+        jobs = available_cores() if figure_jobs is None else figure_jobs
+        if key_file is not None and key_file.exists():
+            key_file.unlink()  # the outputs are about to change: the old key no longer holds
+        write_study(result, folder, formats, jobs)
+        if key_file is not None:
+            atomic_write_text(key_file, key)
     result.wall_time = time.perf_counter() - t0  # computing, analysing and writing
     return result
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def analysis_fingerprint(study: Study) -> str:
+    """Hash of the code that turns a study's runs into its outputs: every library module
+    (presentation included) and the study's analysis, grid and what they reach by name, plus
+    the user modules its module refers to."""
+    digest = hashlib.sha256()
+    for path in sorted(_LIBRARY_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(_LIBRARY_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    module = sys.modules.get(getattr(study.analyze, "__module__", "") or "")
+    if module is not None:
+        for fn in (study.analyze, study.conditions):
+            for text in _closure_sources(fn, module):
+                digest.update(text.encode())
+        for name in sorted(_referenced_modules(vars(module))):
+            path = _user_file(sys.modules.get(name))
+            if path is not None and name != module.__name__:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def analysis_key(study: Study, scale: Scale, chunk_size: int | None, formats) -> str:
+    """Everything a study's outputs depend on: its cells (their cache keys: data, seeds and
+    computing code), the analysis code, the scale and the figure formats."""
+    digest = hashlib.sha256(analysis_fingerprint(study).encode())
+    digest.update(json.dumps([scale.quick, scale.replicates, scale.seed, scale.variant]).encode())
+    digest.update(json.dumps(list(formats)).encode())
+    for task, _ in plan_tasks(study, scale, chunk_size=chunk_size):
+        digest.update(task.key().encode())
+    return digest.hexdigest()[:24]
+
+
+def _reusable_analysis(folder: Path, key_file: Path, key: str) -> Analysis | None:
+    """The analysis recorded in ``folder/study.json`` when the outputs were written under
+    ``key`` (kept in ``key_file``, in the cache) and every file it lists is still there."""
+    try:
+        if key_file.read_text(encoding="utf-8") != key:
+            return None
+        record = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    run = record.get("run", {})
+    files = [f"figures/{f['stem']}.{fmt}" for f in record.get("figures", [])
+             for fmt in run.get("figure_formats", ["png"])]  # fmt: skip
+    files += [f"tables/{t['stem']}.csv" for t in record.get("tables", [])]
+    if not all((folder / f).is_file() for f in [*files, "claims.csv", "README.md"]):
+        return None
+    fields = {f.name: f for f in dataclasses.fields(Check)}
+    checks = [
+        Check(
+            **{
+                k: (math.nan if v is None and fields[k].type == "float" else v)
+                for k, v in row.items()
+                if k in fields
+            }
+        )  # fmt: skip
+        for row in record.get("checks", [])
+    ]
+    return Analysis(findings=record.get("findings", []), checks=checks,
+                    caveats=record.get("caveats", []))  # fmt: skip
 
 
 def conditions_all_diverged(

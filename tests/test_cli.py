@@ -59,7 +59,7 @@ def test_run_in_a_subprocess_writes_outputs_then_uses_the_cache(tiny_study_file,
         "tables/means.csv",
         "tables/means.md",
         "figures/means.png",
-        "figures/means.svg",
+        "study.json",
     ):
         assert (folder / rel).is_file(), rel
     runs = pd.read_parquet(folder / "runs.parquet")
@@ -273,7 +273,7 @@ def test_report_writes_the_index(tiny_study_file, tmp_path, capsys):
     status, stdout, _ = run_cli(capsys, "report", "--out", out)
     assert status == 0
     html = (out / "index.html").read_text()
-    assert 'src="tiny/figures/means.png"' in html
+    assert 'href="tiny/figures/means.png"' in html and 'src="data:image/png;base64,' in html
     assert "tiny/tables/means.md" in (out / "index.md").read_text()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html as html_module
 import json
 import re
@@ -85,6 +86,8 @@ def _unresolved(root: Path, links, ids) -> list[str]:
     bad = []
     for _tag, _attr, value in links:
         url = urlparse(value)
+        if value.startswith("data:image/png;base64,"):  # an embedded figure
+            continue
         if url.scheme or url.netloc:
             bad.append(f"{value} (not relative)")
         elif value.startswith("#"):
@@ -112,10 +115,13 @@ def test_index_html_shows_every_figure_and_links_every_table(tree):
     page = _parse(tree / "index.html")
     images = {v for tag, attr, v in page.links if tag == "img" and attr == "src"}
     hrefs = {v for _tag, attr, v in page.links if attr == "href"}
+    embedded = {base64.b64decode(v.split(",", 1)[1]) for v in images}
+    assert all(v.startswith("data:image/png;base64,") for v in images)  # the page travels alone
     for study in ("tiny", "tiny_wrong"):
         for png in (tree / study / "figures").glob("*.png"):
-            assert f"{study}/figures/{png.name}" in images
-            assert f"{study}/figures/{png.stem}.svg" in hrefs
+            assert png.read_bytes() in embedded
+            assert f"{study}/figures/{png.name}" in hrefs
+            assert not png.with_suffix(".svg").exists()  # SVG only on request (--svg)
         for table in (tree / study / "tables").iterdir():
             assert f"{study}/tables/{table.name}" in hrefs
         assert f"{study}/README.md" in hrefs

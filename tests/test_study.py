@@ -186,3 +186,32 @@ def test_a_broken_variant_transforms_the_conditions_and_fails_its_check():
     assert bad.scale.variant == "tiny-step" and set(bad.runs["schedule.eta0"]) == {5e-05}
     with pytest.raises(ValueError, match="broken variants \\('tiny-step'\\)"):
         study.scale(variant="nope")
+
+
+def test_an_unchanged_study_skips_its_analysis_and_figures(tmp_path):
+    from convstudy.runner import run_study
+
+    calls = []
+
+    def analyze(runs, scale):
+        calls.append(1)
+        fig, ax = __import__("matplotlib.pyplot").pyplot.subplots()
+        ax.plot(runs["step"], runs["loss"])
+        return Analysis(figures={"loss": fig}, findings=["a finding"])
+
+    study = Study(name="skip", title="t", description="d", conditions=lambda s: [COND],
+                  analyze=analyze)  # fmt: skip
+    first = run_study(study, quick=True, replicates=2, out=tmp_path, figure_jobs=1)
+    png = tmp_path / "skip" / "figures" / "loss.png"
+    stamp = png.stat().st_mtime_ns
+    second = run_study(study, quick=True, replicates=2, out=tmp_path, figure_jobs=1)
+    assert len(calls) == 1 and second.n_cached == 1 and png.stat().st_mtime_ns == stamp
+    assert second.analysis.findings == first.analysis.findings == ["a finding"]
+    # another figure format, a missing file or --fresh redo the analysis
+    run_study(study, quick=True, replicates=2, out=tmp_path, formats=("png", "svg"))
+    assert len(calls) == 2 and (tmp_path / "skip" / "figures" / "loss.svg").is_file()
+    png.unlink()
+    run_study(study, quick=True, replicates=2, out=tmp_path, formats=("png", "svg"))
+    assert len(calls) == 3 and png.is_file()
+    run_study(study, quick=True, replicates=2, out=tmp_path, formats=("png", "svg"), fresh=True)
+    assert len(calls) == 4
