@@ -212,7 +212,8 @@ def tuning_caveats(
         )
         out.append(
             f"The evaluation seeds alone would have chosen another eta0 in {len(moved)} "
-            f"of {len(chosen)} (problem, method) pairs ({pairs})."
+            f"of {len(chosen)} (problem, method) pairs ({pairs}); the rule picks the fewest "
+            "iterations among steps whose mean curve ends below eps without divergence."
         )
     censored = best[best["p_censored"] > 0.05]
     if len(censored):
@@ -233,8 +234,8 @@ def tuning_caveats(
             for r in costly.itertuples()
         )
         out.append(
-            f"Some methods process more samples per iteration than {reference}, so "
-            f"fewer iterations need not mean less work ({costs})."
+            f"Some methods process more samples per iteration than {name(reference, reference)}, "
+            f"so fewer iterations need not mean less work ({costs})."
         )
     return out
 
