@@ -84,6 +84,7 @@ from numba import njit, prange, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
+from ._cores import thread_limit
 from .optim import Optimizer, Rule, RuleInit, RuleUpdate, get_optimizer, select
 from .optim.rules import SGD
 from .problems.base import Problem
@@ -373,6 +374,7 @@ def _draw_indices(sampler, rs, perm, pos, n, count):
     return out
 
 
+_WORK_PER_THREAD = 1 << 21  # multiply-adds (~1 ms) below which a launch runs on one thread
 _INDICES_PER_FILL = 2048  # indices drawn per replicate at a time (a thread-local buffer)
 _STEPS_PER_LAUNCH = 1 << 16  # updates per kernel launch at most
 
@@ -1041,15 +1043,30 @@ class FastStepper:
             self.lam, self.n_in, self.width = float(problem.lam), 0, 0
         self.kernel_seconds = 0.0
 
+    def _threads(self, tasks: int, updates: int) -> int:
+        """Threads for a launch of ``tasks`` parallel tasks running ``updates`` updates each.
+
+        A thread is worth starting only for about ``_WORK_PER_THREAD`` multiply-adds: below
+        that, waking and joining threads costs more than it saves, and a thread waiting for a
+        core held by another process stalls the whole launch (measured in
+        ``benchmarks/contention.py``). Never more than the cores this process may use, nor
+        than the limit set by ``--threads`` (1 in worker processes of a parallel run).
+        """
+        work = tasks * max(updates, 1) * self.b * self.w.shape[1]
+        wanted = max(1, work // _WORK_PER_THREAD)
+        return int(min(wanted, tasks, thread_limit(), numba.config.NUMBA_NUM_THREADS))
+
     def _launch(self, row0: int, k0: int, k1: int, active: np.ndarray) -> None:
         """Run updates k0 .. k1 - 1 (rows row0.. of the index block, if any) in one kernel."""
         t0 = time.perf_counter()
         pairs = self.plain_sgd and self.b == 1 and self.model != _TANH_NETWORK
+        tasks = (self.w.shape[0] + 1) // 2 if pairs else self.w.shape[0]
+        threads = self._threads(tasks, k1 - k0)
         # Dynamic scheduling in chunks of ~1/8 of a thread's share: a thread slowed down by
         # another process no longer holds up the launch.
-        tasks = (self.w.shape[0] + 1) // 2 if pairs else self.w.shape[0]
-        chunk = max(1, tasks // (8 * numba.get_num_threads()))
+        chunk = max(1, tasks // (8 * threads))
         with _LAUNCH, numba.parallel_chunksize(chunk):
+            numba.set_num_threads(threads)
             if pairs:
                 _sgd_pairs(
                     self.model, self.X, self.y, self.lam, self.sampler_code, self.idx, row0,
@@ -1080,6 +1097,7 @@ class FastStepper:
         n_rep = self.w.shape[0]
         loss, norm = np.empty(n_rep), np.empty(n_rep)
         with _LAUNCH:
+            numba.set_num_threads(self._threads(n_rep, self.X.shape[0] // max(self.b, 1)))
             _full_loss_grad(
                 self.model, self.X, self.y, self.lam, self.n_in, self.width, self.w, loss, norm
             )

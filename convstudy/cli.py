@@ -83,6 +83,13 @@ def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> No
         "--jobs", type=_positive, default=1, metavar="N", help="local worker processes (1)"
     )
     p.add_argument(
+        "--threads",
+        type=_positive,
+        metavar="T",
+        help="at most T threads per compiled kernel (default: the cores this process may use; "
+        "1 per worker with --jobs > 1 or Dask)",
+    )
+    p.add_argument(
         "--chunk-size",
         type=_positive,
         metavar="C",
@@ -562,6 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
         if args.command is None:
             return _fail(f"choose a command: {', '.join([*_COMMANDS, 'bench'])} (see --help)")
+        if getattr(args, "threads", None) is not None:
+            from ._cores import set_thread_limit
+
+            set_thread_limit(args.threads)
         if args.command != "list" and getattr(args, "out", "") is None:
             args.out = "reports-quick" if getattr(args, "quick", False) else "reports"
         if getattr(args, "out", None) is not None and args.command != "report":

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from ._cores import available_cores, set_thread_limit
 from .claims import Check, checks_frame
 from .output import atomic_write, atomic_write_text, markdown_table, write_figures, write_table
 from .registry import WorkerContext, enter_context, worker_context
@@ -353,24 +354,26 @@ class CellRunner:
     travels as cloudpickle bytes and is loaded after the context is entered.
     """
 
-    def __init__(self, compute: Callable, context: WorkerContext):
+    def __init__(self, compute: Callable, context: WorkerContext, threads: int | None = None):
         import cloudpickle
 
-        self.context = context
+        self.context, self.threads = context, threads
         self.payload = cloudpickle.dumps(compute)
         self._compute = compute
 
     def __getstate__(self) -> dict:
-        return {"context": self.context, "payload": self.payload}
+        return {"context": self.context, "payload": self.payload, "threads": self.threads}
 
     def __setstate__(self, state: dict) -> None:
         self.context, self.payload, self._compute = state["context"], state["payload"], None
+        self.threads = state["threads"]
 
     def __call__(self, task: Task) -> pd.DataFrame:
-        if self._compute is None:
+        if self._compute is None:  # in a worker process
             import cloudpickle
 
             enter_context(self.context)
+            set_thread_limit(self.threads)  # cells already run in parallel: one thread each
             self._compute = cloudpickle.loads(self.payload)
         return _compute(self._compute, task)
 
@@ -521,7 +524,8 @@ def compute_runs(
             todo.append(i)
     n_cached = len(frames)
     context = worker_context()
-    runners = {grid: CellRunner(study.compute_for(grid), context) for grid in grids}
+    threads = None if isinstance(executor, SerialExecutor) else 1
+    runners = {grid: CellRunner(study.compute_for(grid), context, threads) for grid in grids}
     with _progress(len(tasks), quiet, study.name) as bar:
         bar.update(n_cached)
         for j, frame in executor.map_unordered(_RunTask(runners), [tasks[i] for i in todo]):
@@ -777,14 +781,6 @@ def run_study(
             atomic_write_text(key_file, key)
     result.wall_time = time.perf_counter() - t0  # computing, analysing and writing
     return result
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def analysis_fingerprint(study: Study) -> str:
