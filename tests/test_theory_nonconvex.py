@@ -1,0 +1,89 @@
+"""Known-answer tests of convstudy.theory.nonconvex: Ghadimi & Lan's bound, the geometric
+strata average, Kramers' rate and the constants measured along a run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from convstudy.problems import get_problem
+from convstudy.theory import nonconvex as T
+
+
+def test_ghadimi_lan_bound_formula_and_limit():
+    # B = (2 gap + L s2 K g^2) / (K g (2 - L g)); g = c / sqrt(K): sqrt(K) B -> gap/c + L s2 c/2
+    K, g, L, s2, gap = 400, 0.05, 2.0, 3.0, 0.5
+    expected = (2 * gap + L * s2 * K * g * g) / (K * g * (2 - L * g))
+    assert T.ghadimi_lan_bound(K, g, L, s2, gap) == pytest.approx(expected)
+    K, c = 1e10, 1.0
+    limit = gap / c + L * s2 * c / 2
+    assert math.sqrt(K) * T.ghadimi_lan_bound(K, c / math.sqrt(K), L, s2, gap) == pytest.approx(
+        limit, rel=1e-4
+    )
+
+
+def test_ghadimi_lan_bound_holds_on_a_noisy_quadratic():
+    # f = L w^2 / 2 with oracle noise s2: m_{k+1} = (1 - gL)^2 m_k + g^2 s2 exactly, and
+    # E||grad f(w_k)||^2 = L^2 m_k; its average over k < K stays below B(K) for every K
+    L, s2, w0 = 3.0, 2.0, 1.5
+    for K in (10, 100, 1000, 10000):
+        g, m, total = 1 / math.sqrt(K), w0**2, 0.0
+        for _ in range(K):
+            total += L * L * m
+            m = (1 - g * L) ** 2 * m + g * g * s2
+        assert total / K <= T.ghadimi_lan_bound(K, g, L, s2, L * w0**2 / 2)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((100, 1.0, 2.0, 1.0, 1.0), "step < 2/L"),
+        ((0, 0.1, 2.0, 1.0, 1.0), "'K' parameter of ghadimi_lan_bound"),
+        ((100, 0.1, 2.0, -1.0, 1.0), "'sigma2' parameter"),
+        ((100, 0.1, math.nan, 1.0, 1.0), "'L' parameter"),
+    ],
+)
+def test_ghadimi_lan_bound_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        T.ghadimi_lan_bound(*args)
+
+
+def test_geometric_strata_weights_and_exactness():
+    steps, weights = T.geometric_strata(25, 100)  # 25 ln 25 < 99: every step, weight 1/K
+    np.testing.assert_array_equal(steps, np.arange(25))
+    np.testing.assert_allclose(weights, 1 / 25)
+    K = 10_000
+    steps, weights = T.geometric_strata(K, 100)
+    assert weights.sum() == pytest.approx(1.0) and steps[0] == 0 and steps[-1] <= K - 1
+    assert np.all(np.diff(steps) > 0) and steps.size < 100
+    # g_k = 1/sqrt(k + 1): the midpoint estimate is within 0.5% of the exact average
+    exact = np.mean(1 / np.sqrt(np.arange(K) + 1.0))
+    assert weights @ (1 / np.sqrt(steps + 1.0)) == pytest.approx(exact, rel=0.005)
+    with pytest.raises(ValueError, match="geometric_strata needs K >= 1"):
+        T.geometric_strata(0, 100)
+
+
+def test_kramers_rate_temperature_and_escaped_fraction():
+    assert T.sgd_temperature(0.1, 2.0, 4) == pytest.approx(0.1 * 4 / 8)
+    rate = T.kramers_rate(0.5, 4.0, -1.0, 0.25)
+    assert rate == pytest.approx(math.sqrt(4.0) / (2 * math.pi) * math.exp(-2.0))
+    assert T.kramers_rate(0.5, 4.0, -1.0, 0.0) == 0.0
+    assert T.escaped_fraction(rate, 0.1, 1000) == pytest.approx(1 - math.exp(-100 * rate))
+    with pytest.raises(ValueError, match="f''\\(x_l\\) > 0 > f''\\(x_m\\)"):
+        T.kramers_rate(0.5, 4.0, 1.0, 0.25)
+    with pytest.raises(ValueError, match="'T' parameter of kramers_rate"):
+        T.kramers_rate(0.5, 4.0, -1.0, -0.1)
+
+
+def test_oracle_variance_and_hessian_norm_on_the_double_well():
+    # per-sample gradients differ from grad f by noise * z_i, z standardised: variance noise^2;
+    # f'' = 12 w^2 - 4 in one coordinate
+    p = get_problem("double_well", tilt=0.8, noise=2.0, n_samples=200)
+    w = np.array([[0.0], [0.5], [-1.0], [np.nan]])
+    np.testing.assert_allclose(T.oracle_variance(p, w)[:3], 4.0, rtol=1e-10)
+    assert np.isnan(T.oracle_variance(p, w)[3])
+    h = T.hessian_norm(p, w, rows=2)
+    np.testing.assert_allclose(h[:2], np.abs(12 * w[:2, 0] ** 2 - 4), rtol=1e-6)
+    assert np.isnan(h[2:]).all()
