@@ -59,6 +59,7 @@ __all__ = [
 
 _KEY = b"convstudy_key"
 _DIGEST = b"convstudy_sha256"
+_PROVENANCE = b"convstudy_provenance"
 
 
 @dataclass(frozen=True)
@@ -309,8 +310,14 @@ def write_cached(path: Path, task: Task, frame: pd.DataFrame) -> None:
     """Write a task's frame with its key in the Parquet metadata, atomically."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     digest = frame_digest(table.to_pandas())  # of the frame exactly as it will be read back
+    meta = {**provenance(frame=frame), "cell_seed": task.seed, "replicates": task.replicates}
     table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), _KEY: task.key().encode(), _DIGEST: digest}
+        {
+            **(table.schema.metadata or {}),
+            _KEY: task.key().encode(),
+            _DIGEST: digest,
+            _PROVENANCE: json.dumps(meta).encode(),
+        }
     )
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
@@ -578,7 +585,8 @@ def write_study(result: StudyResult, folder: Path, formats=("png",), figure_jobs
     folder.mkdir(parents=True, exist_ok=True)
     for stem, frame in runs_files(result.runs).items():
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.replace_schema_metadata(None)  # no pandas/version blob: same data, same bytes
+        # no pandas blob, no timestamp: the same data and provenance give the same bytes
+        table = table.replace_schema_metadata({_PROVENANCE: json.dumps(provenance(result))})
         atomic_write(folder / f"{stem}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
     for stem, table in analysis.tables.items():
         write_table(table, folder / "tables", stem)
@@ -597,8 +605,8 @@ def runs_files(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> dict[str, pd.Dat
     return {f"runs_{grid}": frame for grid, frame in runs.items()}
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of convstudy and of the libraries that compute its numbers."""
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
@@ -609,6 +617,31 @@ def software_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     out["platform"] = platform.platform(terse=True)
+    return tuple(out.items())
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of convstudy and of the libraries that compute its numbers, and the platform."""
+    return {**dict(_versions()), "convstudy": __version__}
+
+
+def provenance(result: StudyResult | None = None, frame: pd.DataFrame | None = None) -> dict:
+    """Where a Parquet file's numbers come from: software versions and platform, the engines
+    that ran, the run seed and size, and the command line (stored in the file's metadata under
+    ``convstudy_provenance``; read it with ``pyarrow.parquet.read_schema(path).metadata``)."""
+    out = {**software_versions(), "command": " ".join(sys.argv)}
+    frames = runs_files(result.runs).values() if result is not None else [frame]
+    out["engines"] = sorted(
+        {e for f in frames if f is not None and "engine" in f for e in f["engine"].unique()}
+    )
+    if result is not None:
+        out.update(
+            study=result.study.name,
+            seed=result.seed,
+            replicates=result.scale.replicates,
+            quick=result.scale.quick,
+            variant=result.scale.variant,
+        )
     return out
 
 

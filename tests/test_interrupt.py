@@ -33,12 +33,24 @@ def tasks_of(s, seed: int = 0, chunk_size: int | None = None, replicates: int | 
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of a report folder by relative path, except temporary (``*.tmp``) files."""
+    """Every file of a report folder by relative path, except temporary (``*.tmp``) files.
+
+    A Parquet file is compared by its data and its provenance without the command line (a
+    resumed run is started by another command than the reference run)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes()
+        str(p.relative_to(folder)): _content(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.suffix != ".tmp"
     }
+
+
+def _content(path: Path):
+    if path.suffix != ".parquet":
+        return path.read_bytes()
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"convstudy_provenance"])
+    meta.pop("command")
+    return table.replace_schema_metadata(None).to_pandas().to_json(), meta
 
 
 def cache_entries(out: Path, name: str) -> list[Path]:
@@ -276,7 +288,11 @@ def test_other_library_version_is_recomputed(cached_run, monkeypatch):
     record = json.loads(after.pop("study.json"))
     assert record["run"]["software"]["convstudy"] == "999.0"  # provenance says which version
     assert b"convstudy 999.0" in after.pop("README.md")
-    assert after == {k: v for k, v in before.items() if k not in ("study.json", "README.md")}
+    runs, meta = after.pop("runs.parquet")
+    assert meta.pop("convstudy") == "999.0" and runs == before["runs.parquet"][0]
+    assert meta == {k: v for k, v in before["runs.parquet"][1].items() if k != "convstudy"}
+    kept = {k: v for k, v in before.items() if k not in ("study.json", "README.md", "runs.parquet")}
+    assert after == kept
     monkeypatch.undo()
     result = run_study(quick_study, out=out)
     assert (result.n_cached, result.n_computed) == (3, 0)  # the old entries are still valid
@@ -341,3 +357,17 @@ def test_edited_study_file_is_recomputed(tiny_study_file, tmp_path):
     edited = run_study(load_study(tiny_study_file), out=out)
     assert (edited.n_cached, edited.n_computed) == (0, 4)
     assert not edited.runs["value"].equals(first.runs["value"])
+
+
+def test_every_parquet_file_carries_its_provenance(cached_run):
+    out, _ = cached_run
+    files = [out / quick_study.name / "runs.parquet", *cache_entries(out, quick_study.name)]
+    assert len(files) == 4
+    for path in files:
+        meta = json.loads(pq.read_schema(path).metadata[b"convstudy_provenance"])
+        assert {"convstudy", "python", "numpy", "numba", "pandas", "platform", "command"} <= set(
+            meta
+        )
+        assert meta["engines"] == ["fast"]
+    runs_meta = json.loads(pq.read_schema(files[0]).metadata[b"convstudy_provenance"])
+    assert runs_meta["study"] == quick_study.name and runs_meta["seed"] == 0
