@@ -311,10 +311,20 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
     from .runner import run_study
 
     _check_sizes(studies, args)
+    from tqdm.auto import tqdm
+
     executor = _executor(args)
     results, failed = [], []
+    overall = tqdm(
+        total=len(studies),
+        unit="study",
+        disable=args.quiet or not sys.stderr.isatty() or len(studies) < 2,
+        position=0,
+        bar_format="{desc} {n_fmt}/{total_fmt} studies |{bar}| {elapsed}",
+    )
     try:
         for study in studies:
+            overall.set_description(study.name)
             try:
                 result = run_study(
                     study,
@@ -344,9 +354,11 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
                 traceback.print_exc()
                 failed.append(study.name)
                 continue
-            print(_summary(result), flush=True)
+            overall.write(_summary(result))
+            overall.update(1)
             results.append(result)
     finally:
+        overall.close()
         close = getattr(executor, "close", None)
         if callable(close):
             close()

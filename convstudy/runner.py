@@ -451,10 +451,11 @@ def get_executor(jobs: int = 1, scheduler: str | None = None, dask_local: int | 
 
 
 def _progress(total: int, quiet: bool, desc: str):
+    """The cells bar of one study, under the command's bar over studies (on a terminal)."""
     from tqdm.auto import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="cell", disable=disable, leave=False)
+    return tqdm(total=total, desc=desc, unit="cell", disable=disable, leave=False, position=1)
 
 
 @dataclass

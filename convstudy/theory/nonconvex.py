@@ -83,7 +83,8 @@ def geometric_strata(K: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     The iterates 0..K-1 are cut at 0 and the rounded geometric grid 1..K (n points); each
     stratum [e_i, e_{i+1}) is represented by its midpoint step with weight (e_{i+1} - e_i) / K
     (every step while K ln K < n - 1, so the estimate is exact there, and the early steps
-    of longer runs, where g_k changes fastest, in strata one step wide). Returns (midpoints, weights summing to 1).
+    of longer runs, where g_k changes fastest, in strata one step wide). Returns (midpoints,
+    weights summing to 1).
     """
     K, n = int(K), int(n)
     if K < 1 or n < 2:
