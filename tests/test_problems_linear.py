@@ -10,8 +10,9 @@ def _fd_grad(problem, w, idx, h=1e-6):
     for j in range(w.shape[1]):
         e = np.zeros_like(w)
         e[:, j] = h
-        g[:, j] = (problem.sample_losses(w + e, idx).mean(1)
-                   - problem.sample_losses(w - e, idx).mean(1)) / (2 * h)
+        g[:, j] = (
+            problem.sample_losses(w + e, idx).mean(1) - problem.sample_losses(w - e, idx).mean(1)
+        ) / (2 * h)
     return g
 
 

@@ -17,8 +17,14 @@ def test_values_follow_their_formulas():
 
 
 def test_first_update_uses_eta0():
-    for sched in (S.constant(0.1), S.inverse_time(0.1), S.inverse_sqrt(0.1), S.cosine(0.1),
-                  S.exponential(0.1), S.step_decay(0.1)):
+    for sched in (
+        S.constant(0.1),
+        S.inverse_time(0.1),
+        S.inverse_sqrt(0.1),
+        S.cosine(0.1),
+        S.exponential(0.1),
+        S.step_decay(0.1),
+    ):
         assert sched(0) == pytest.approx(0.1)
 
 

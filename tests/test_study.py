@@ -62,8 +62,13 @@ def test_chunked_replicates_give_the_same_rows():
 
 
 def test_duplicate_conditions_are_rejected():
-    study = Study(name="dup", title="t", description="d",
-                  conditions=lambda s: [COND, dict(COND)], analyze=lambda runs, s: Analysis())
+    study = Study(
+        name="dup",
+        title="t",
+        description="d",
+        conditions=lambda s: [COND, dict(COND)],
+        analyze=lambda runs, s: Analysis(),
+    )
     with pytest.raises(ValueError, match="twice"):
         study.grid(study.scale(quick=True))
     with pytest.raises(ValueError, match="'replicates' parameter of dup"):
@@ -96,8 +101,14 @@ def _labelled_study(label: str) -> Study:
     def conditions(scale):
         return [{**COND, "method": label}, {**COND, "batch_size": 3, "method": label + "-b3"}]
 
-    return Study(name="labelled", title="t", description="d", conditions=conditions,
-                 analyze=lambda runs, s: Analysis(), labels=("method",))
+    return Study(
+        name="labelled",
+        title="t",
+        description="d",
+        conditions=conditions,
+        analyze=lambda runs, s: Analysis(),
+        labels=("method",),
+    )
 
 
 def test_renaming_a_label_changes_no_seed_and_no_number(tmp_path):
@@ -105,24 +116,37 @@ def test_renaming_a_label_changes_no_seed_and_no_number(tmp_path):
 
     scale = Scale(quick=True, replicates=3, seed=5)
     a, computed_a, _ = compute_runs(_labelled_study("adam"), scale, cache_dir=tmp_path)
-    b, computed_b, cached_b = compute_runs(_labelled_study("Adam (beta1 0.8)"), scale,
-                                          cache_dir=tmp_path)
+    b, computed_b, cached_b = compute_runs(
+        _labelled_study("Adam (beta1 0.8)"), scale, cache_dir=tmp_path
+    )
     assert computed_a == 2 and computed_b == 0 and cached_b == 2  # same cache keys
     assert a["method"].iloc[0] == "adam" and b["method"].iloc[0] == "Adam (beta1 0.8)"
     pd.testing.assert_frame_equal(a.drop(columns="method"), b.drop(columns="method"))
     # a parameter, unlike a label, does change the numbers
-    c, computed_c, _ = compute_runs(_labelled_study("adam"), Scale(True, 3, seed=6),
-                                    cache_dir=tmp_path)
+    c, computed_c, _ = compute_runs(
+        _labelled_study("adam"), Scale(True, 3, seed=6), cache_dir=tmp_path
+    )
     assert computed_c == 2 and not np.allclose(a["loss"], c["loss"])
 
 
 def test_labels_must_be_keys_and_duplicates_ignore_labels():
     with pytest.raises(TypeError, match="labels"):
-        Study(name="x", title="t", description="d", conditions=lambda s: [COND],
-              analyze=lambda r, s: Analysis(), labels="method")
-    study = Study(name="x", title="t", description="d",
-                  conditions=lambda s: [{**COND, "m": "a"}, {**COND, "m": "b"}],
-                  analyze=lambda r, s: Analysis(), labels=("m",))
+        Study(
+            name="x",
+            title="t",
+            description="d",
+            conditions=lambda s: [COND],
+            analyze=lambda r, s: Analysis(),
+            labels="method",
+        )
+    study = Study(
+        name="x",
+        title="t",
+        description="d",
+        conditions=lambda s: [{**COND, "m": "a"}, {**COND, "m": "b"}],
+        analyze=lambda r, s: Analysis(),
+        labels=("m",),
+    )
     with pytest.raises(ValueError, match="twice"):
         study.grid(study.scale(quick=True))
 
@@ -134,7 +158,9 @@ def test_named_grids_give_one_frame_each_without_padding():
         return pd.DataFrame({"replicate": np.asarray(replicates), "value": condition["x"] * 1.0})
 
     study = Study(
-        name="grids", title="t", description="d",
+        name="grids",
+        title="t",
+        description="d",
         conditions=lambda s: {"curves": [COND], "values": [{"x": 1}, {"x": 2}]},
         compute={"curves": simulate_cell, "values": other},
         analyze=lambda runs, s: Analysis(),
@@ -143,8 +169,14 @@ def test_named_grids_give_one_frame_each_without_padding():
     assert set(runs) == {"curves", "values"} and computed == 3
     assert "value" not in runs["curves"] and "loss" not in runs["values"]
     assert runs["values"]["value"].tolist() == [1.0, 1.0, 2.0, 2.0]
-    bad = Study(name="g", title="t", description="d", conditions=lambda s: {"a": [COND]},
-                compute={"b": simulate_cell}, analyze=lambda r, s: Analysis())
+    bad = Study(
+        name="g",
+        title="t",
+        description="d",
+        conditions=lambda s: {"a": [COND]},
+        compute={"b": simulate_cell},
+        analyze=lambda r, s: Analysis(),
+    )
     with pytest.raises(ValueError, match="no compute function for grid 'a'"):
         compute_runs(bad, Scale(True, 2))
 
