@@ -256,31 +256,6 @@ def plot_estimates_and_predictions(
     return ax
 
 
-def plot_paths_on_quadratic(axes, paths: dict, curvatures: tuple[float, float]):
-    """Iterate paths (u, v) on the contours of f = (a u^2 + b v^2) / 2, one axis per path.
-
-    ``paths`` maps a title to (u, v) coordinates of the iterates in the Hessian's eigenbasis
-    centred at the minimiser (drawn as a star); ``curvatures`` = (a, b). All axes share the
-    window, which spans the paths' reach (the positive flat side only to half of it).
-    """
-    a, b = curvatures
-    reach = (
-        1.1 * np.nanmax([np.abs(np.r_[u]).max() for u, _ in paths.values()]),
-        1.1 * np.nanmax([np.abs(np.r_[v]).max() for _, v in paths.values()]),
-    )
-    U, V = np.meshgrid(
-        np.linspace(-reach[0], 0.5 * reach[0], 200), np.linspace(-reach[1], reach[1], 200)
-    )
-    levels = np.geomspace(0.01, 0.5 * b * reach[1] ** 2, 14)
-    for ax, (title, (u, v)), color in zip(axes, paths.items(), sns.color_palette("deep")):
-        ax.contour(U, V, 0.5 * (a * U**2 + b * V**2), levels=levels, colors="0.75", linewidths=0.7)
-        ax.plot(u, v, "o-", color=color, ms=2.5, lw=1)
-        ax.plot([0], [0], marker="*", color="k", ms=9)
-        ax.set(xlim=(U.min(), U.max()), ylim=(V.min(), V.max()))
-        ax.set_title(title, fontsize="small")
-    return axes
-
-
 def plot_tuning_sensitivity(
     ax,
     table: pd.DataFrame,

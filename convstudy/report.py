@@ -68,26 +68,12 @@ VERDICT_RULE = (
     "nothing was measured and that is not itself the failure mode)."
 )
 
-_TEXT_COLUMNS = [
-    "id",
-    "statement",
-    "source",
-    "quantity",
-    "expected",
-    "verdict",
-    "reason",
-    "missing",
-    "broken_variant",
-    "kind",
-    "rationale",
-    "seeds_agree",
-    "seed_verdicts",
-    "study",
-    "figure",
-    "table",
-    "notes",
-]
 _NUMBER_COLUMNS = ["expected_low", "expected_high", "prediction", "estimate", "ci_low", "ci_high"]
+_TEXT_COLUMNS = [
+    c
+    for c in CHECK_COLUMNS
+    if c not in (*_NUMBER_COLUMNS, "claim", "n_replicates", "ci_covers_prediction")
+]
 _SMALL_TABLE = (30, 12)  # tables up to this many rows x columns are inlined in index.html
 
 

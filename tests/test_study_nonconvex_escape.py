@@ -11,9 +11,7 @@ import pytest
 from convstudy.studies import nonconvex_escape as E
 
 from convstudy.catalogue.nonconvex_escape import SPECS
-from convstudy.engine import record_steps
 from convstudy.runner import run_study
-from convstudy.stats.curves import mean_curve_minimum, trapezoid_average
 from convstudy.stats.proportions import proportions_by
 from convstudy.study import Scale, build_problem, cell_seed, parameters_of
 from convstudy.theory import nonconvex as theory
@@ -24,46 +22,6 @@ FULL_R = 200
 
 
 # ---- estimators ---------------------------------------------------------------------------------
-def test_trapezoid_average_known_answers():
-    steps = np.array([0, 1, 2, 4, 8, 16, 100])
-    assert trapezoid_average(steps, np.full(steps.size, 3.0)) == pytest.approx(3.0)
-    # a linear curve v_k = k is integrated exactly: average K / 2
-    assert trapezoid_average(steps, steps.astype(float)) == pytest.approx(50.0)
-    rows = np.vstack([np.ones(steps.size), 2 * steps.astype(float)])
-    np.testing.assert_allclose(trapezoid_average(steps, rows), [1.0, 100.0])
-
-
-def test_trapezoid_average_estimates_a_discrete_average_on_a_log_grid():
-    # v_k = 1 / sqrt(k + 1): the trapezoid on ~40 log-spaced steps is within 2% of the sum
-    K = 10_000
-    steps = record_steps(K, "log", 40)
-    exact = np.mean(1 / np.sqrt(np.arange(K) + 1))
-    assert trapezoid_average(steps, 1 / np.sqrt(steps + 1.0)) == pytest.approx(exact, rel=0.02)
-
-
-@pytest.mark.parametrize(
-    "steps, values",
-    [([1, 2, 3], [1.0, 1.0, 1.0]), ([0, 2, 1], [1.0, 1.0, 1.0]), ([0, 1], [1.0, 1.0, 1.0])],
-)
-def test_trapezoid_average_rejects_bad_grids(steps, values):
-    with pytest.raises(ValueError, match="'steps' parameter of trapezoid_average"):
-        trapezoid_average(steps, values)
-
-
-def test_mean_curve_minimum_of_a_noisy_parabola():
-    # y_rk = (k - 5)^2 / 25 + 0.1 + noise of sd 0.05: the mean curve's minimum is near 0.1 at 5
-    rng = np.random.default_rng(0)
-    steps = np.arange(11.0)
-    curves = (steps - 5) ** 2 / 25 + 0.1 + 0.05 * rng.standard_normal((400, steps.size))
-    est, boots, argmin = mean_curve_minimum(steps, curves, seed=1, n_boot=500)
-    assert argmin == 5.0 and est.n == 400 and boots.shape == (500,)
-    se = 0.05 / np.sqrt(400)
-    assert est.value == pytest.approx(0.1, abs=4 * se)
-    assert est.ci_low <= est.value <= est.ci_high
-    with pytest.raises(ValueError, match="'values' parameter of mean_curve_minimum"):
-        mean_curve_minimum(steps, curves[:, :5], seed=1)
-
-
 def test_proportions_by_with_a_reference_group():
     frame = pd.DataFrame(
         {"g": ["a"] * 10 + ["b"] * 10, "ok": [True] * 7 + [False] * 3 + [False] * 10}

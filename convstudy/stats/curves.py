@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_array, check_option
-from .estimate import Estimate, bootstrap, bootstrap_method, percentile_interval
+from .estimate import Estimate, bootstrap, percentile_interval
 from .means import mean_sem_ci
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "mean_curve_crossings",
     "mean_curve_hitting_time",
     "time_average",
-    "hitting_time_table",
     "mean_curve_crossing_table",
 ]
 
@@ -295,47 +294,6 @@ def time_average(
     )
 
 
-def trapezoid_average(steps, values) -> np.ndarray:
-    """(1/K) integral_0^K of a curve recorded at ``steps`` (trapezoid rule), per row of ``values``.
-
-    ``steps`` (S,) must start at 0 and increase, with K = steps[-1] > 0; ``values`` is (S,) or
-    (R, S). On a log-spaced record grid this estimates the average (1/K) sum_{k<K} v_k of a
-    curve that varies smoothly in k (e.g. the Ghadimi & Lan 2013 average of E||grad f(w_k)||^2)
-    with far fewer evaluations than a uniform grid would need to resolve its early transient.
-    """
-    owner = "trapezoid_average"
-    k = check_array(steps, "steps", owner, ndim=1)
-    v = check_array(values, "values", owner, ndim=(1, 2), finite=False)
-    if k.size < 2 or k[0] != 0 or np.any(np.diff(k) <= 0) or v.shape[-1] != k.size:
-        raise ValueError(
-            f"The 'steps' parameter of {owner} must be increasing from 0 with one entry per "
-            f"column of values. Got steps {k[:5].tolist()}... ({k.size}) for values {v.shape}."
-        )
-    return np.sum(np.diff(k) * (v[..., 1:] + v[..., :-1]) / 2, axis=-1) / k[-1]
-
-
-def mean_curve_minimum(
-    steps, values, *, seed: int, n_boot: int = 2000, level: float = 0.95
-) -> tuple[Estimate, np.ndarray, float]:
-    """min_k of the mean curve (1/R) sum_r y_rk, with a percentile bootstrap CI over replicates.
-
-    ``steps`` (S,) are the record positions and ``values`` (R, S) the replicates' curves (drop
-    diverged rows first). Bootstrap mean curves resample whole replicates (:func:`bootstrap`);
-    the CI is the percentile interval of their minima. The minimum selects noise, so the
-    bootstrap minima are biased low (the CI sits below a noise-free minimum). Returns the
-    estimate, the B bootstrap minima (for fits across conditions) and the step of the minimum.
-    """
-    owner = "mean_curve_minimum"
-    steps = check_array(steps, "steps", owner, ndim=1)
-    values = check_array(values, "values", owner, shape=(None, steps.size), finite=False)
-    mean = values.mean(axis=0)
-    boots = bootstrap(values, lambda curves: curves.min(axis=1), n_boot=n_boot, seed=seed)
-    low, high = percentile_interval(boots, level)
-    method = bootstrap_method(n_boot) + ", minimum of each mean curve"
-    estimate = Estimate(float(mean.min()), float(low), float(high), values.shape[0], method, level)
-    return estimate, boots, float(steps[np.argmin(mean)])
-
-
 def paired_curve_ratio(
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
@@ -383,37 +341,6 @@ def log_reduction(
     with np.errstate(divide="ignore", invalid="ignore"):
         decades = np.log10(np.maximum(values[:, -1], floor) / values[:, 0])
     return mean_ci(decades[np.isfinite(decades)], level)
-
-
-def hitting_time_table(
-    frame: pd.DataFrame,
-    eps,
-    *,
-    seed: int,
-    y: str = "subopt",
-    x: str = "step",
-    quantiles=(0.1, 0.5, 0.9),
-    n_boot: int = 1000,
-) -> pd.DataFrame:
-    """Steps to each eps of one condition: the mean curve's (bootstrap CI), replicate quantiles.
-
-    The columns of :func:`mean_curve_hitting_time` (``eps, hit, ci_low, ci_high, censored,
-    p_censored, n, n_diverged``), then per eps the quantiles of the replicates' first recorded
-    hits (:func:`hitting_times`) as ``q10, q50, q90`` (one per ``quantiles``), ``n_censored`` and
-    ``share_censored``. Every replicate runs the same budget, so a censored one (never reached,
-    or diverged) would have hit later than any observed hit: it counts as +inf, and a quantile is
-    exact while finite and inf once more than a share 1 - q of replicates is censored (type I
-    censoring; order statistics, ``inverted_cdf``, so a finite quantile is a recorded step).
-    """
-    eps = _check_eps(eps, "hitting_time_table")
-    mean = mean_curve_hitting_time(frame, eps, seed=seed, y=y, x=x, n_boot=n_boot)
-    hits = hitting_times(frame, eps, y=y, x=x)
-    censored = hits["censored"].to_numpy().reshape(-1, eps.size)  # (R, E)
-    times = np.where(censored, np.inf, hits["hit"].to_numpy().reshape(-1, eps.size))
-    q = np.quantile(times, quantiles, axis=0, method="inverted_cdf")
-    columns = {f"q{round(100 * p)}": q[i] for i, p in enumerate(quantiles)}
-    n_censored = censored.sum(axis=0)
-    return mean.assign(**columns, n_censored=n_censored, share_censored=n_censored / len(censored))
 
 
 def mean_curve_crossing_table(
