@@ -127,6 +127,12 @@ class Registry(Generic[T]):
             _USER_MODULES[module] = getattr(mod, "__file__", None)
         return obj
 
+    def unregister(self, name: str) -> None:
+        """Remove the entry registered as ``name`` (a ``ValueError`` when there is none)."""
+        if name not in self._table:
+            raise ValueError(f"No {self.kind} named {name!r} is registered.")
+        del self._table[name]
+
     def get(self, name: str) -> T:
         """The object registered as ``name``, or the one an import path names."""
         if not isinstance(name, str):

@@ -437,7 +437,12 @@ def test_a_malformed_user_optimizer_state_is_one_line(tmp_path, capsys):
         "                           'schedule.eta0': 0.1, 'n_steps': 5}],\n"
         "    analyze=lambda runs, s: Analysis())\n"
     )
-    status, _, err = run_cli(capsys, "run", study, "--quick", "--out", tmp_path / "o")
+    from convstudy.optim import OPTIMIZERS
+
+    try:
+        status, _, err = run_cli(capsys, "run", study, "--quick", "--out", tmp_path / "o")
+    finally:
+        OPTIMIZERS.unregister("bad_state")  # the study file registered it in this process
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert "state whose field 'm' is str" in err and "AttributeError" not in err
 
