@@ -566,11 +566,24 @@ def _fail(message: str, exc: BaseException | None = None) -> int:
     return 2
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of a run as one line a user reads (no source path, no code line)."""
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``convstudy`` command and return its exit status (see the module docstring:
     0 ok, 1 a study failed or --strict found a claim not reproduced, 2 usage error,
     130 interrupted)."""
+    import warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] == "bench":
             return _cmd_bench(argv[1:])

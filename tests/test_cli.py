@@ -476,3 +476,19 @@ def test_a_condition_diverging_everywhere_warns_and_fails_strict(tmp_path, capsy
     assert status == 0 and "every replicate diverged in 1 condition" in stdout
     status, _, err = run_cli(capsys, "claims", study_file, "--quick", "--strict", "--out", out)
     assert status == 1 and "diverged in 1 condition(s) (--strict)" in err
+
+
+def test_a_warning_of_a_run_is_one_line(tmp_path, capsys):
+    study = tmp_path / "warns.py"
+    study.write_text(
+        "import warnings\n"
+        "from convstudy.study import Analysis, Study\n"
+        "def analyze(runs, scale):\n"
+        "    warnings.warn('the chosen step sits on the edge of its grid')\n"
+        "    return Analysis()\n"
+        "study = Study(name='warns', title='t', description='d', analyze=analyze,\n"
+        "    conditions=lambda s: [{'problem': 'quadratic', 'schedule.eta0': 0.1, 'n_steps': 5}])\n"
+    )
+    status, _, err = run_cli(capsys, "run", study, "--quick", "--out", tmp_path / "o")
+    assert status == 0
+    assert err.strip() == "convstudy: warning: the chosen step sits on the edge of its grid"
