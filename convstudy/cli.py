@@ -287,6 +287,7 @@ def _summary(result) -> str:
     k = len(result.all_diverged)
     if k:
         first = ", ".join(f"{key}={value}" for key, value in result.all_diverged[0].items())
+        first = first if len(first) <= 120 else first[:117] + "..."
         line += (
             f"\n  warning: every replicate diverged in {k} condition{'s' * (k != 1)} (e.g. {first})"
         )

@@ -804,7 +804,7 @@ def run_study(
     analysis = reused if reused is not None else study.analyze(runs, scale)
     result = StudyResult(
         study, scale, seed, runs, analysis, folder, n_computed, n_cached, 0.0,
-        all_diverged=conditions_all_diverged(runs, study.grids(scale)),
+        all_diverged=conditions_all_diverged(runs, study.grids(scale), study.labels),
     )  # fmt: skip
     if folder is not None and reused is None:
         jobs = available_cores() if figure_jobs is None else figure_jobs
@@ -879,20 +879,22 @@ def _reusable_analysis(folder: Path, key_file: Path, key: str) -> Analysis | Non
 
 
 def conditions_all_diverged(
-    runs: pd.DataFrame | dict[str, pd.DataFrame], grids: dict[str, list[dict]]
+    runs: pd.DataFrame | dict[str, pd.DataFrame],
+    grids: dict[str, list[dict]],
+    labels: tuple[str, ...] = (),
 ) -> list[dict]:
-    """The conditions in which every replicate diverged (a user must hear of them: their
-    curves are all NaN and every statistic of them is missing)."""
+    """The conditions (their parameters, labels left out) in which every replicate diverged: a
+    user must hear of them, since their curves are all NaN and every statistic of them is
+    missing. A grid's frame holds its conditions' rows in grid order, so the i-th group of
+    condition columns (in order of appearance) is the i-th condition."""
     frames = runs if isinstance(runs, dict) else {"": runs}
     out = []
     for grid, conds in grids.items():
         frame = frames.get(grid)
         if frame is None or "diverged" not in frame or not len(conds):
             continue
-        keys = _condition_columns(conds)
-        ever = frame.groupby([*keys, "replicate"], dropna=False, sort=False)["diverged"].any()
-        every = ever.groupby(level=list(range(len(keys))), dropna=False, sort=False).all()
-        for values in every[every].index:
-            values = values if isinstance(values, tuple) else (values,)
-            out.append({k: v for k, v in zip(keys, values) if not pd.isna(v)})
+        which = frame.groupby(_condition_columns(conds), dropna=False, sort=False).ngroup()
+        ever = frame["diverged"].groupby([which, frame["replicate"]]).any()
+        every = ever.groupby(level=0).all()
+        out += [parameters_of(conds[i], labels) for i in every.index[every.to_numpy()]]
     return out
