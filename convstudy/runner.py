@@ -867,7 +867,7 @@ def _reusable_analysis(folder: Path, key_file: Path, key: str) -> Analysis | Non
     checks = [
         Check(
             **{
-                k: (math.nan if v is None and fields[k].type == "float" else v)
+                k: (_number_from_json(v) if fields[k].type == "float" else v)
                 for k, v in row.items()
                 if k in fields
             }

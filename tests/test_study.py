@@ -229,7 +229,14 @@ def test_an_unchanged_study_skips_its_analysis_and_figures(tmp_path):
         calls.append(1)
         fig, ax = __import__("matplotlib.pyplot").pyplot.subplots()
         ax.plot(runs["step"], runs["loss"])
-        return Analysis(figures={"loss": fig}, findings=["a finding"])
+        final = runs[runs["step"] == runs["step"].max()]
+        from convstudy.stats.means import mean_ci
+
+        check = Check.from_estimate(
+            mean_ci(np.log10(final["subopt"].to_numpy())), id="c", claim=3, statement="s",
+            source="src", quantity="q", expected="< 0", expected_low=-np.inf, expected_high=0.0,
+        )  # fmt: skip
+        return Analysis(figures={"loss": fig}, findings=["a finding"], checks=[check])
 
     study = Study(name="skip", title="t", description="d", conditions=lambda s: [COND],
                   analyze=analyze)  # fmt: skip
@@ -239,6 +246,12 @@ def test_an_unchanged_study_skips_its_analysis_and_figures(tmp_path):
     second = run_study(study, quick=True, replicates=2, out=tmp_path, figure_jobs=1)
     assert len(calls) == 1 and second.n_cached == 1 and png.stat().st_mtime_ns == stamp
     assert second.analysis.findings == first.analysis.findings == ["a finding"]
+    # the check survives the record, -inf bound and NaN prediction included
+    pd.testing.assert_frame_equal(
+        checks_frame(second.analysis.checks).drop(columns="study"),
+        checks_frame(first.analysis.checks).drop(columns="study"),
+    )
+    assert second.analysis.checks[0].expected_low == -np.inf
     # another figure format, a missing file or --fresh redo the analysis
     run_study(study, quick=True, replicates=2, out=tmp_path, formats=("png", "svg"))
     assert len(calls) == 2 and (tmp_path / "skip" / "figures" / "loss.svg").is_file()
