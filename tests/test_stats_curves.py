@@ -5,8 +5,8 @@ Exact cases (closed-form curves) must hold to rounding error.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
+from _frames import _curves_frame, _frame
 
 from convstudy.stats.curves import (
     first_crossing,
@@ -17,36 +17,6 @@ from convstudy.stats.curves import (
     time_average,
 )
 from convstudy.stats.fits import fit_loglog_slope
-
-
-def _frame(values, steps, diverged=None):
-    """A tidy frame from a (R, S) matrix of values recorded at ``steps``."""
-    R, S = values.shape
-    diverged = np.zeros((R, S), bool) if diverged is None else diverged
-    return pd.DataFrame(
-        {
-            "replicate": np.repeat(np.arange(R), S),
-            "step": np.tile(steps, R),
-            "subopt": values.ravel(),
-            "diverged": diverged.ravel(),
-        }
-    )
-
-
-def _curves_frame(steps, curves, diverged=None) -> pd.DataFrame:
-    """A tidy run frame (replicate, step, samples, subopt, diverged) from curves (R, S)."""
-    curves = np.asarray(curves, float)
-    R, S = curves.shape
-    div = np.zeros(R, bool) if diverged is None else np.asarray(diverged)
-    return pd.DataFrame(
-        {
-            "replicate": np.repeat(np.arange(R), S),
-            "step": np.tile(steps, R),
-            "samples": np.tile(steps, R),
-            "subopt": np.where(div[:, None], np.nan, curves).ravel(),
-            "diverged": np.repeat(div, S),
-        }
-    )
 
 
 def test_hitting_times_first_recorded_step_and_censoring():

@@ -8,8 +8,8 @@ Exact cases (closed-form curves) must hold to rounding error; coverage tests cou
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
+from _frames import _curves_frame, _frame
 
 from convstudy import simulate
 from convstudy.problems import get_problem
@@ -25,36 +25,6 @@ from convstudy.stats.fits import (
     trend_from_bootstrap,
 )
 from convstudy.theory.complexity import gd_contraction, iterations_per_efold, local_hessian
-
-
-def _frame(values, steps, diverged=None):
-    """A tidy frame from a (R, S) matrix of values recorded at ``steps``."""
-    R, S = values.shape
-    diverged = np.zeros((R, S), bool) if diverged is None else diverged
-    return pd.DataFrame(
-        {
-            "replicate": np.repeat(np.arange(R), S),
-            "step": np.tile(steps, R),
-            "subopt": values.ravel(),
-            "diverged": diverged.ravel(),
-        }
-    )
-
-
-def _curves_frame(steps, curves, diverged=None) -> pd.DataFrame:
-    """A tidy run frame (replicate, step, samples, subopt, diverged) from curves (R, S)."""
-    curves = np.asarray(curves, float)
-    R, S = curves.shape
-    div = np.zeros(R, bool) if diverged is None else np.asarray(diverged)
-    return pd.DataFrame(
-        {
-            "replicate": np.repeat(np.arange(R), S),
-            "step": np.tile(steps, R),
-            "samples": np.tile(steps, R),
-            "subopt": np.where(div[:, None], np.nan, curves).ravel(),
-            "diverged": np.repeat(div, S),
-        }
-    )
 
 
 def test_loglog_slope_recovers_a_power_law_with_noise():
