@@ -47,8 +47,9 @@ samples at a time into a small local buffer (:func:`_fill_indices`) and then com
 steps. Launches are scheduled dynamically in small chunks of tasks.
 
 Supported: least squares (:class:`~convstudy.problems.LeastSquares`, ``Quadratic``, ``Ridge``),
-:class:`~convstudy.problems.Logistic` and the one-hidden-layer tanh networks (``TanhNetwork``,
-``TeacherStudent``) unless a subclass overrides the loss or its gradient; every optimizer built
+:class:`~convstudy.problems.Logistic`, the one-hidden-layer tanh networks (``TanhNetwork``,
+``TeacherStudent``) and the softmax MLP classifiers (``MLPClassifier``, ``DigitsMLP``) unless a
+subclass overrides the loss or its gradient; every optimizer built
 by :meth:`Rule.optimizer <convstudy.optim.Rule.optimizer>` whose rule numba can compile; every
 built-in schedule and sampler. Anything else runs on the numpy path.
 
@@ -88,6 +89,7 @@ from ._cores import thread_limit
 from .optim import Optimizer, Rule, RuleInit, RuleUpdate, get_optimizer, select
 from .optim.rules import SGD
 from .problems.base import Problem
+from .problems.classification import MLPClassifier
 from .problems.linear import LeastSquares, Logistic, _LinearModel
 from .problems.networks import _OneHiddenLayerTanh
 from .sampling import Sampler, _Stream, block_updates
@@ -147,6 +149,7 @@ def _select_scalar(cond, a, b):
 # methods whose numpy definitions the kernels reproduce; overriding any of them opts out
 _LINEAR_METHODS = ("batch_grad", "grad", "loss", "sample_grads", "_margins", "_ridge_term")
 _NETWORK_METHODS = ("batch_grad", "grad", "loss", "_mean_grad", "_backward", "_forward")
+_MLP_METHODS = _NETWORK_METHODS + ("_losses", "_log_softmax_parts")
 
 
 def _same_methods(problem: Problem, base: type, names: tuple[str, ...]) -> bool:
@@ -171,6 +174,8 @@ def _problem_kind(problem: Problem) -> str | None:
             if _same_methods(problem, _OneHiddenLayerTanh, _NETWORK_METHODS)
             else None
         )
+    if isinstance(problem, MLPClassifier):
+        return "mlp_classifier" if _same_methods(problem, MLPClassifier, _MLP_METHODS) else None
     return None
 
 
@@ -183,8 +188,9 @@ def unsupported_reason(problem: Problem, optimizer: Optimizer, sampler: Sampler)
     if _problem_kind(problem) is None:
         return (
             f"problem {type(problem).__name__} ({problem.name!r}) has no compiled kernel; the "
-            "fast path covers LeastSquares/Quadratic/Ridge, Logistic, TanhNetwork and "
-            "TeacherStudent (without overridden loss or gradient methods)"
+            "fast path covers LeastSquares/Quadratic/Ridge, Logistic, TanhNetwork, "
+            "TeacherStudent and MLPClassifier/DigitsMLP (without overridden loss or gradient "
+            "methods)"
         )
     found = _rule_of(optimizer)
     if found is None:
@@ -384,7 +390,7 @@ def _steps_per_fill(b: int) -> int:
 
 
 # ---- the kernels ----------------------------------------------------------------------------
-_LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK = 0, 1, 2
+_LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK, _MLP_CLASSIFIER = 0, 1, 2, 3
 
 
 @njit(inline="always")
@@ -435,6 +441,72 @@ def _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g):
 
 
 @njit(inline="always")
+def _mlp_add_sample_grad(X, y, i, w, r, h, p_in, n_out, off_b1, off_w2, off_b2, buf, g):
+    """Add grad div_i(w_r) of the softmax MLP classifier to ``g``; return div_i(w_r).
+
+    Layout and formulas of convstudy.problems.classification: t = tanh(W1 x + b1), logits
+    z = W2 t + b2, div_i = max z + log sum_k exp(z_k - max z) - z_{y_i}; dz = softmax(z) -
+    onehot(y_i), delta = (1 - t^2) W2^T dz, and dW2 = dz t^T, db2 = dz, dW1 = delta x^T,
+    db1 = delta. The class label is y[i] (a float holding an integer). ``buf`` (at least
+    2 h + K floats) holds t in buf[:h], z then dz in buf[h:h + K], W2^T dz then delta in
+    buf[h + K:2 h + K].
+
+    The loops run so that the sums of different units interleave (inputs outer, units inner)
+    instead of forming one long dependency chain each; each sum still adds its terms in index
+    order. Zero inputs (most pixels of the digits) are skipped in the hidden layer's sums:
+    adding +0.0 never changes a sum of finite terms, and a replicate whose parameters are not
+    finite is frozen anyway.
+    """
+    off_z, off_d = h, h + n_out
+    for u in range(h):
+        buf[u] = 0.0
+    for k in range(p_in):
+        xk = X[i, k]
+        if xk != 0.0:
+            for u in range(h):
+                buf[u] += xk * w[r, u * p_in + k]
+    for u in range(h):
+        buf[u] = np.tanh(buf[u] + w[r, off_b1 + u])
+    for c in range(n_out):
+        buf[off_z + c] = 0.0
+    for u in range(h):
+        tu = buf[u]
+        for c in range(n_out):
+            buf[off_z + c] += tu * w[r, off_w2 + c * h + u]
+    label = int(y[i])
+    zmax = -np.inf
+    for c in range(n_out):
+        z = buf[off_z + c] + w[r, off_b2 + c]
+        buf[off_z + c] = z
+        if z > zmax:
+            zmax = z
+    zlab = buf[off_z + label]
+    s = 0.0
+    for c in range(n_out):
+        e = np.exp(buf[off_z + c] - zmax)
+        buf[off_z + c] = e
+        s += e
+    for u in range(h):
+        buf[off_d + u] = 0.0
+    for c in range(n_out):
+        dz = buf[off_z + c] / s
+        if c == label:
+            dz -= 1.0
+        buf[off_z + c] = dz
+        g[off_b2 + c] += dz
+        for u in range(h):
+            g[off_w2 + c * h + u] += dz * buf[u]
+            buf[off_d + u] += dz * w[r, off_w2 + c * h + u]
+    for u in range(h):
+        tu = buf[u]
+        delta = (1.0 - tu * tu) * buf[off_d + u]
+        g[off_b1 + u] += delta
+        for k in range(p_in):
+            g[u * p_in + k] += delta * X[i, k]
+    return zmax + np.log(s) - zlab
+
+
+@njit(inline="always")
 def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid, g):
     """g = the gradient at w[r] over one batch: samples ``ibuf[base:base + b]``, or 0 .. b - 1
     (all of them, in order) for the full sampler. g is averaged over the b samples:
@@ -442,18 +514,25 @@ def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid
       (least squares) or -y expit(-y z) (logistic; expit(u) = 1 / (1 + exp(-u)) as in scipy);
       tanh network (layout of convstudy/problems/networks.py): yhat = sum_u a_u
       tanh(v_u . x + c_u) + a0, e = yhat - y, delta_u = e a_u (1 - t_u^2) and per sample
-      dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e.
+      dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e;
+      softmax MLP classifier: :func:`_mlp_add_sample_grad`, with K = (d - h (p + 1)) / (h + 1)
+      classes (from d = h p + h + K h + K). ``hid`` holds at least d floats.
     """
     d = w.shape[1]
     h, p_in = width, n_in
     off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
-    if model == _TANH_NETWORK:
+    n_out = (d - h * (p_in + 1)) // (h + 1)
+    if model == _TANH_NETWORK or model == _MLP_CLASSIFIER:
         for j in range(d):
             g[j] = 0.0
     for q in range(b):
         i = q if sampler == _FULL else ibuf[base + q]
         if model == _TANH_NETWORK:
             _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
+        elif model == _MLP_CLASSIFIER:
+            _mlp_add_sample_grad(
+                X, y, i, w, r, h, p_in, n_out, off_c, off_a, off_a + n_out * h, hid, g
+            )
         else:
             z = _margin(X, i, w, r, d)
             if model == _LEAST_SQUARES:
@@ -508,7 +587,7 @@ def run(
         if not active[r]:
             continue
         g = np.empty(d)
-        hid = np.empty(max(width, 1))
+        hid = np.empty(d + 1)
         ibuf = np.empty(1 if sampler == _FULL else fill * b, dtype=np.int64)
         c = count[r]
         alive = True
@@ -823,7 +902,8 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
 
     The same quantities as the problems' ``loss`` and ``grad``: least squares
     phi = (z - y)^2 / 2; logistic phi = log(1 + exp(-y z)) (evaluated as numpy's logaddexp,
-    without overflow); tanh network (yhat - y)^2 / 2; plus lam ||w||^2 / 2 for linear models,
+    without overflow); tanh network (yhat - y)^2 / 2; MLP classifier the softmax
+    cross-entropy logsumexp(z) - z_y; plus lam ||w||^2 / 2 for linear models,
     averaged over the samples; gradients as in :func:`_batch_grad`. Each replicate is computed
     alone, so values never depend on the other replicates.
     """
@@ -831,14 +911,19 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
     n = X.shape[0]
     h, p_in = width, n_in
     off_c, off_a, off_a0 = h * p_in, h * p_in + h, h * p_in + 2 * h
+    n_out = (d - h * (p_in + 1)) // (h + 1)
     for r in prange(n_rep):
         g = np.zeros(d)
-        hid = np.empty(max(h, 1))
+        hid = np.empty(d + 1)
         total = 0.0
         for i in range(n):
             if model == _TANH_NETWORK:
                 e = _tanh_add_sample_grad(X, y, i, w, r, h, p_in, off_c, off_a, off_a0, hid, g)
                 total += 0.5 * e * e
+            elif model == _MLP_CLASSIFIER:
+                total += _mlp_add_sample_grad(
+                    X, y, i, w, r, h, p_in, n_out, off_c, off_a, off_a + n_out * h, hid, g
+                )
             else:
                 z = _margin(X, i, w, r, d)
                 if model == _LEAST_SQUARES:
@@ -1038,6 +1123,9 @@ class FastStepper:
         if self.kind == "tanh_network":
             self.model, self.lam = _TANH_NETWORK, 0.0
             self.n_in, self.width = problem.n_inputs, problem.width
+        elif self.kind == "mlp_classifier":
+            self.model, self.lam = _MLP_CLASSIFIER, 0.0
+            self.n_in, self.width = problem.n_inputs, problem.width
         else:
             self.model = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
             self.lam, self.n_in, self.width = float(problem.lam), 0, 0
@@ -1059,7 +1147,7 @@ class FastStepper:
     def _launch(self, row0: int, k0: int, k1: int, active: np.ndarray) -> None:
         """Run updates k0 .. k1 - 1 (rows row0.. of the index block, if any) in one kernel."""
         t0 = time.perf_counter()
-        pairs = self.plain_sgd and self.b == 1 and self.model != _TANH_NETWORK
+        pairs = self.plain_sgd and self.b == 1 and self.model in (_LEAST_SQUARES, _LOGISTIC)
         tasks = (self.w.shape[0] + 1) // 2 if pairs else self.w.shape[0]
         threads = self._threads(tasks, k1 - k0)
         # Dynamic scheduling in chunks of ~1/8 of a thread's share: a thread slowed down by

@@ -40,6 +40,8 @@ def _families() -> dict:
         "least_squares": LeastSquares(X, y, lam=0.05),  # lam > 0: the ridge term too
         "logistic": Logistic(lam=0.02, X=Xl, y=np.where(yl > 0, 1.0, -1.0)),
         "tanh_network": get_problem("tanh_network", n_samples=30),
+        # the full training set (1437 samples); 4 hidden units keep d = 310 small
+        "digits_mlp": get_problem("digits_mlp", width=4),
     }
 
 

@@ -10,6 +10,7 @@ on its own data) and is registered with :func:`register_problem`, or named by an
 
 from ..registry import Registry
 from .base import Certificate, Problem
+from .classification import DigitsMLP, MLPClassifier
 from .convex import QuarticRegression
 from .counterexamples import AdamCounterexample
 from .linear import LeastSquares, Logistic, Quadratic, Ridge, load_dataset
@@ -26,6 +27,8 @@ __all__ = [
     "TanhNetwork",
     "TeacherStudent",
     "DoubleWell",
+    "MLPClassifier",
+    "DigitsMLP",
     "AdamCounterexample",
     "load_dataset",
     "PROBLEMS",
@@ -43,6 +46,7 @@ for _name, _factory in {
     "tanh_network": TanhNetwork,
     "teacher_student": TeacherStudent,
     "double_well": DoubleWell,
+    "digits_mlp": DigitsMLP,
     "adam_counterexample": AdamCounterexample,
 }.items():
     register_problem(_name, _factory)
