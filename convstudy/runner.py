@@ -113,10 +113,19 @@ _PRESENTATION_FOLDERS = {"catalogue"}  # check specifications: read by analyses 
 _LIBRARY_ROOT = Path(__file__).resolve().parent
 
 
+def _library_sources() -> list[Path]:
+    """The library's own source files (not generated kernel modules under ``__pycache__``)."""
+    return [
+        path
+        for path in sorted(_LIBRARY_ROOT.rglob("*.py"))
+        if "__pycache__" not in path.relative_to(_LIBRARY_ROOT).parts
+    ]
+
+
 @functools.lru_cache(maxsize=1)
 def _library_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in sorted(_LIBRARY_ROOT.rglob("*.py")):
+    for path in _library_sources():
         folders = set(path.relative_to(_LIBRARY_ROOT).parts[:-1])
         if path.name not in _PRESENTATION and not folders & _PRESENTATION_FOLDERS:
             digest.update(path.relative_to(_LIBRARY_ROOT).as_posix().encode())
@@ -822,7 +831,7 @@ def analysis_fingerprint(study: Study) -> str:
     (presentation included) and the study's analysis, grid and what they reach by name, plus
     the user modules its module refers to."""
     digest = hashlib.sha256()
-    for path in sorted(_LIBRARY_ROOT.rglob("*.py")):
+    for path in _library_sources():
         digest.update(path.relative_to(_LIBRARY_ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     module = sys.modules.get(getattr(study.analyze, "__module__", "") or "")
