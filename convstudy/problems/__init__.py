@@ -2,7 +2,8 @@
 
 Built in: strongly convex (``quadratic``, ``ridge`` on diabetes, ``logistic`` on breast cancer),
 convex but not strongly convex (``quartic_regression``), nonconvex (``tanh_network``,
-``teacher_student``, ``double_well``), and Reddi, Kale & Kumar's constrained online problem on
+``teacher_student``, ``double_well``, ``digits_mlp``: a softmax MLP on scikit-learn's digits with
+test loss and accuracy as observables), and Reddi, Kale & Kumar's constrained online problem on
 which Adam fails (``adam_counterexample``, projected onto [-1, 1]: ``simulate(...,
 project=problem.project)``). A user problem subclasses :class:`Problem` (or builds one of these
 on its own data) and is registered with :func:`register_problem`, or named by an import path.
