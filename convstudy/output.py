@@ -22,6 +22,7 @@ __all__ = [
     "write_table",
     "write_figure",
     "write_figures",
+    "close_figures",
     "markdown_table",
     "FIGURE_FORMATS",
 ]
@@ -89,6 +90,12 @@ def write_figure(
         )
     plt.close(fig)
     return paths
+
+
+def close_figures(figures: dict) -> None:
+    """Close figures that will not be written (a run with no output folder)."""
+    for fig in figures.values():
+        plt.close(fig)
 
 
 def _write_pickled_figure(payload: bytes, folder: str, stem: str, formats) -> list[Path]:

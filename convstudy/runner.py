@@ -19,6 +19,7 @@ import os
 import sys
 import sysconfig
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,14 @@ import pyarrow.parquet as pq
 from . import __version__
 from ._cores import available_cores, set_thread_limit
 from .claims import Check, checks_frame
-from .output import atomic_write, atomic_write_text, markdown_table, write_figures, write_table
+from .output import (
+    atomic_write,
+    atomic_write_text,
+    close_figures,
+    markdown_table,
+    write_figures,
+    write_table,
+)
 from .registry import WorkerContext, enter_context, worker_context
 from .report import run_sentence
 from .study import (
@@ -559,7 +567,11 @@ def compute_runs(
             own = [frames[i] for i, o in enumerate(owners) if o == (grid, j)]
             cell = pd.concat(own, ignore_index=True) if len(own) > 1 else own[0]
             parts.append(_attach(cell, cond, columns))
-        out[grid] = pd.concat(parts, ignore_index=True)
+        with warnings.catch_warnings():
+            # a condition without a key has None there: pandas 2 still types such a column by
+            # the conditions that have it (what we want) and warns that this will change
+            warnings.simplefilter("ignore", FutureWarning)
+            out[grid] = pd.concat(parts, ignore_index=True)
     runs = out[""] if list(out) == [""] else out
     return runs, len(todo), n_cached
 
@@ -815,6 +827,8 @@ def run_study(
         study, scale, seed, runs, analysis, folder, n_computed, n_cached, 0.0,
         all_diverged=conditions_all_diverged(runs, study.grids(scale), study.labels),
     )  # fmt: skip
+    if folder is None:
+        close_figures(analysis.figures)  # nothing is written: free them now
     if folder is not None and reused is None:
         jobs = available_cores() if figure_jobs is None else figure_jobs
         if key_file is not None and key_file.exists():
