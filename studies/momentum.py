@@ -51,6 +51,10 @@ def tuned(method: str, condition: dict, budget_eps: float | None = None) -> dict
     """``condition`` run by ``method`` tuned for its quadratic; with ``budget_eps`` from random
     starts for :func:`iteration_budget` steps (margin 1 for GD, 3 for the accelerated methods)."""
     p = build_problem(condition)
+    if method not in tm.TUNINGS:
+        raise ValueError(
+            f"The 'method' of tuned must be one of {sorted(tm.TUNINGS)}. Got {method!r}."
+        )
     t = tm.TUNINGS[method](p.mu, p.L)
     out = condition | {"method": method, "optimizer": t.optimizer, "schedule.eta0": t.lr}
     out |= {"batch_size": p.n_samples} | ({"optimizer.momentum": t.momentum} if t.momentum else {})

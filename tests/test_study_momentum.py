@@ -102,7 +102,7 @@ def test_design_predictions_of_the_hitting_times():
 
 
 def test_unknown_method_is_named():
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(ValueError, match="'method' of tuned must be one of .* Got 'nope'"):
         M.tuned("nope", M.QUADRATIC_10)
 
 
