@@ -233,40 +233,36 @@ def mean_curve_hitting_time(
     Columns: ``eps, hit, ci_low, ci_high, censored, p_censored, n, n_diverged``; ``p_censored``
     is the share of bootstrap mean curves that never reach eps (the CI's upper end is then
     inf). Hitting times are record steps and may be inf, so the CI takes order statistics
-    (:func:`convstudy.stats.estimate.percentile_interval` with ``discrete=True``).
+    (:func:`convstudy.stats.estimate.percentile_interval` with ``discrete=True``). With every
+    replicate diverged nothing reaches eps: ``hit`` NaN, the CI [inf, inf], ``p_censored`` 1.
     """
-    eps = np.atleast_1d(np.asarray(eps, dtype=float))
+    table, _ = _mean_curve_hits(
+        frame, eps, "mean_curve_hitting_time", "none", seed, y, x, level, n_boot
+    )
+    return table
+
+
+def _mean_curve_hits(frame, eps, owner, interpolate, seed, y, x, level, n_boot):
+    """The hitting-time table of the mean curve and the bootstrap crossings (B, E) behind it."""
+    eps = _check_eps(eps, owner)
     point, boots, n, n_diverged = mean_curve_crossings(
-        frame, eps, y=y, x=x, n_boot=n_boot, seed=seed
+        frame, eps, seed=seed, y=y, x=x, interpolate=interpolate, n_boot=n_boot
     )
-    if n == 0:  # every replicate diverged: nothing reaches eps
-        return pd.DataFrame(
-            {
-                "eps": eps,
-                "hit": point,
-                "ci_low": np.inf,
-                "ci_high": np.inf,
-                "censored": True,
-                "p_censored": 1.0,
-                "n": 0,
-                "n_diverged": n_diverged,
-            }
-        )
-    q_low, q_high = percentile_interval(
-        np.where(np.isnan(boots), np.inf, boots), level, discrete=True
-    )
-    return pd.DataFrame(
+    never = np.isnan(boots)
+    low, high = percentile_interval(np.where(never, np.inf, boots), level, discrete=True)
+    table = pd.DataFrame(
         {
             "eps": eps,
             "hit": point,
-            "ci_low": q_low,
-            "ci_high": q_high,
+            "ci_low": low,
+            "ci_high": high,
             "censored": np.isnan(point),
-            "p_censored": np.isnan(boots).mean(axis=0),
+            "p_censored": never.mean(axis=0),
             "n": n,
             "n_diverged": n_diverged,
         }
     )
+    return table, boots
 
 
 def time_average(
@@ -362,17 +358,9 @@ def mean_curve_crossing_table(
     crossings, a bootstrap curve that never reaches eps counting as +inf. Also returns those
     bootstrap crossings (B, E), NaN where never reached, for fits across eps or conditions.
     """
-    eps = _check_eps(eps, "mean_curve_crossing_table")
-    point, boots, n, n_diverged = mean_curve_crossings(
-        frame, eps, seed=seed, y=y, x=x, interpolate=interpolate, n_boot=n_boot
+    return _mean_curve_hits(
+        frame, eps, "mean_curve_crossing_table", interpolate, seed, y, x, level, n_boot
     )
-    never = np.isnan(boots)
-    low, high = percentile_interval(np.where(never, np.inf, boots), level, discrete=True)
-    table = pd.DataFrame(
-        {"eps": eps, "hit": point, "ci_low": low, "ci_high": high, "censored": np.isnan(point),
-         "p_censored": never.mean(axis=0), "n": n, "n_diverged": n_diverged}
-    )  # fmt: skip
-    return table, boots
 
 
 @dataclass(frozen=True)
