@@ -1,6 +1,6 @@
 """The ``convstudy`` command (also ``python -m convstudy``).
 
-Subcommands: ``list``, ``run``, ``report``, ``claims``, ``reproduce``, ``bench``.
+Subcommands: ``list``, ``run``, ``report``, ``claims``, ``reproduce``, ``compare``, ``bench``.
 
 Exit status: 0 success; 1 when a study failed (its traceback is printed, the other studies
 still run, finished cells stay cached) or, with ``--strict``, when a claim is not reproduced;
@@ -101,6 +101,75 @@ def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> No
     )
     dask.add_argument(
         "--dask-local", type=_positive, metavar="N", help="run on a local Dask cluster of N workers"
+    )
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"must look like NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--optimizer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an optimizer to compare (repeatable): a registered name, an import path "
+        "module:attr (the current folder is importable), or file.py:attr",
+    )
+    p.add_argument(
+        "--baselines",
+        default="sgd,momentum,nesterov,adam",
+        metavar="A,B",
+        help="baselines, comma-separated (default: sgd,momentum,nesterov,adam; 'none' for none)",
+    )
+    p.add_argument(
+        "--problems",
+        default="testbed",
+        metavar="P,Q",
+        help="'testbed' (the built-in testbed), testbed or registered problem names, or import "
+        "paths module:factory, comma-separated (default: testbed)",
+    )
+    p.add_argument(
+        "--budget", type=_positive, default=16, metavar="B", help="tuning trials per method (16)"
+    )
+    p.add_argument(
+        "--lr-range",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=LOW:HIGH",
+        help="a method's searched learning rates (default 1e-5:10 for every method)",
+    )
+    p.add_argument(
+        "--method-budget",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=B",
+        help="a method's own number of trials: refused unless --allow-unequal-budgets",
+    )
+    p.add_argument(
+        "--allow-unequal-budgets",
+        action="store_true",
+        help="run a comparison with unequal budgets, reported as unequal",
+    )
+    p.add_argument("--search", choices=["grid", "random"], default="grid", help="trial placement")
+    p.add_argument(
+        "--selection",
+        choices=["time", "final"],
+        default="time",
+        help="choose the trial with the shortest median time to target (default) or the lowest "
+        "median final objective",
+    )
+    p.add_argument(
+        "--tune-replicates",
+        type=_positive,
+        metavar="R",
+        help="replicates per tuning trial (default 8, 4 with --quick)",
     )
 
 
@@ -207,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_seeds(reproduce)
     _add_execution(reproduce)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare your optimizer with baselines under an equal tuning budget",
+        description="Tune every method with the same budget of trials on tuning seeds, "
+        "evaluate the chosen settings on fresh seeds, and write times to target (Kaplan-Meier), "
+        "performance profiles, P(A faster than B) and a ranking, all with CIs, to OUT/ "
+        "(index.html, README.md, tables, figures, Parquet runs with provenance).",
+    )
+    _add_compare_options(compare)
+    _add_execution(compare)
 
     sub.add_parser(
         "bench",
@@ -524,6 +604,105 @@ def _cmd_reproduce(args) -> int:
     return _report_failures(broken + failed, len(studies) + len(broken)) or status
 
 
+def _import_name(spec: str) -> str:
+    """An optimizer argument with ``file.py:attr`` turned into ``module:attr`` (its folder made
+    importable here and in workers)."""
+    from .registry import add_import_folder
+
+    module, sep, attr = spec.rpartition(":")
+    if sep and module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise UsageError(f"--optimizer {spec!r}: no file {module!r}")
+        add_import_folder(path.parent)
+        return f"{path.stem}:{attr}"
+    return spec
+
+
+def _compare_methods(args) -> tuple[list, list]:
+    from .compare import Method, method_of
+    from .compare.space import LogUniform
+
+    ranges, budgets = dict(args.lr_range), dict(args.method_budget)
+    baselines = [] if args.baselines == "none" else [b.strip() for b in args.baselines.split(",")]
+    methods = [method_of(_import_name(o)) for o in args.optimizer]
+    baselines = [method_of(b) for b in baselines if b]
+    unknown = sorted((set(ranges) | set(budgets)) - {m.label for m in methods + baselines})
+    if unknown:
+        raise UsageError(f"--lr-range/--method-budget name {unknown}, which are not compared")
+
+    def adjusted(m: Method) -> Method:
+        space, budget = dict(m.space), m.budget
+        if m.label in ranges:
+            low, sep, high = ranges[m.label].partition(":")
+            try:
+                space["lr"] = LogUniform(float(low), float(high))
+            except ValueError as exc:
+                raise UsageError(f"--lr-range {m.label}={ranges[m.label]}: {exc}") from None
+        if m.label in budgets:
+            try:
+                budget = int(budgets[m.label])
+            except ValueError:
+                raise UsageError(f"--method-budget {m.label}: not an integer") from None
+        return Method(m.optimizer, space, m.fixed, m.schedule, m.name, budget)
+
+    return [adjusted(m) for m in methods], [adjusted(m) for m in baselines]
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare
+    from .compare.output import write_comparison
+    from .registry import add_import_folder
+
+    add_import_folder(Path.cwd())
+    methods, baselines = _compare_methods(args)
+    executor = _executor(args)
+    try:
+        result = compare(
+            methods,
+            baselines=baselines,
+            problems=args.problems,
+            budget=args.budget,
+            search=args.search,
+            selection=args.selection,
+            replicates=args.replicates,
+            tune_replicates=args.tune_replicates,
+            quick=args.quick,
+            seed=args.seed,
+            allow_unequal_budgets=args.allow_unequal_budgets,
+            executor=executor,
+            cache_dir=Path(args.out) / ".cache",
+            fresh=args.fresh,
+            quiet=args.quiet,
+            chunk_size=args.chunk_size,
+        )
+    finally:
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()
+    formats = ("png", "svg") if args.svg else ("png",)
+    write_comparison(result, args.out, formats=formats, figure_jobs=2)
+    print(_compare_summary(result, Path(args.out)))
+    return 0
+
+
+def _compare_summary(result, out: Path) -> str:
+    ranking = result.tables["ranking"]
+    ranks = ", ".join(
+        f"{r.rank}. {r.method} {r.iqm:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        for r in ranking.itertuples()
+    )
+    n, c = result.n_computed, result.n_cached
+    lines = [
+        f"compare: {n} cell{'s' * (n != 1)} computed, {c} from cache, {result.wall_time:.1f} s "
+        f"-> {out / 'index.html'}",
+        f"  ranking (IQM of normalised {result.settings['unit']} to target, 95% CI): {ranks}",
+    ]
+    if result.caveats:
+        lines.append(f"  {len(result.caveats)} caveat(s): see {out / 'README.md'}")
+    return "\n".join(lines)
+
+
 def _cmd_bench(argv: list[str]) -> int:
     import importlib
 
@@ -541,6 +720,7 @@ _COMMANDS = {
     "report": _cmd_report,
     "claims": _cmd_claims,
     "reproduce": _cmd_reproduce,
+    "compare": _cmd_compare,
 }
 
 
@@ -600,7 +780,8 @@ def _main(argv: list[str]) -> int:
 
             set_thread_limit(args.threads)
         if args.command != "list" and getattr(args, "out", "") is None:
-            args.out = "reports-quick" if getattr(args, "quick", False) else "reports"
+            stem = "comparison" if args.command == "compare" else "reports"
+            args.out = f"{stem}-quick" if getattr(args, "quick", False) else stem
         if getattr(args, "out", None) is not None and args.command != "report":
             _check_writable(Path(args.out))
         return _COMMANDS[args.command](args)

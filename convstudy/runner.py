@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import inspect
 import json
 import math
@@ -235,14 +236,40 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
     one defined in the study file itself is hashed by its source, like a compute function) and
     the modules the study module refers to, followed through the modules they import. So an
     edit to a user's optimizer file recomputes its cells. Registrations elsewhere in the
-    process change nothing.
+    process change nothing. :func:`cell_fingerprints` gives each condition the hash of its own
+    names only.
     """
-    digest = hashlib.sha256(_library_fingerprint().encode())
-    computes = study.compute.values() if isinstance(study.compute, Mapping) else [study.compute]
-    entries, todo = _named_by(conditions)
+    return cell_fingerprints(study, [list(conditions)])[0]
+
+
+def cell_fingerprints(study: Study, groups: Sequence[Sequence[dict]]) -> list[str]:
+    """:func:`code_fingerprint` of each group of conditions: the study's shared code (library,
+    compute functions, the modules the study refers to) plus the user modules that group's
+    conditions name. Planning gives each condition its own group, so editing a user's
+    optimizer recomputes the cells that run it and not the baselines beside it."""
+    base, shared_files, study_modules = _study_code(study)
+    out, memo = [], {}
+    for conditions in groups:
+        entries, todo = _named_by(conditions)
+        key = (tuple(sorted(id(e) for e in entries)), tuple(sorted(todo)))
+        if key not in memo:
+            digest = base.copy()
+            todo |= _hash_functions(entries, study, digest, study_modules)
+            files = {**shared_files, **_user_files(todo, study_modules)}
+            for name in sorted(files):  # a fixed order: set order varies between processes
+                digest.update(name.encode())
+                digest.update(files[name].read_bytes())
+            memo[key] = digest.hexdigest()[:16]
+        out.append(memo[key])
+    return out
+
+
+def _hash_functions(functions, study: Study, digest, study_modules: set[str]) -> set[str]:
+    """Hash the sources of ``functions`` defined in a study module (recording that module in
+    ``study_modules``); return the names of the other modules they need hashed whole."""
     own = getattr(study.analyze, "__module__", None)  # the study file itself
-    study_modules = set()
-    for fn in [*_functions_in(list(computes)), *entries]:
+    todo = set()
+    for fn in functions:
         name = getattr(fn, "__module__", "") or ""
         module = sys.modules.get(name)
         if module is None or _user_file(module) is None and not _is_study_module(module):
@@ -255,8 +282,24 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
         for text in _closure_sources(fn, module):
             digest.update(text.encode())
         todo |= _referenced_modules(vars(module))
+    return todo
+
+
+def _study_code(study: Study):
+    """(digest of the library and the compute functions, user files they reach, the study
+    modules whose computing part is hashed in the digest)."""
+    digest = hashlib.sha256(_library_fingerprint().encode())
+    computes = study.compute.values() if isinstance(study.compute, Mapping) else [study.compute]
+    study_modules: set[str] = set()
+    todo = _hash_functions(_functions_in(list(computes)), study, digest, study_modules)
+    return digest, _user_files(todo, study_modules), study_modules
+
+
+def _user_files(todo: set[str], study_modules: set[str]) -> dict[str, Path]:
+    """The files of the user modules among ``todo`` and of the user modules they import."""
     files: dict[str, Path] = {}
     seen: set[str] = set()
+    todo = set(todo)
     while todo:
         name = todo.pop()
         if name in seen:
@@ -268,10 +311,7 @@ def code_fingerprint(study: Study, conditions: Sequence[dict] = ()) -> str:
             continue
         files[name] = path
         todo |= _referenced_modules(vars(module))
-    for name in sorted(files):  # a fixed order: set order varies between processes
-        digest.update(name.encode())
-        digest.update(files[name].read_bytes())
-    return digest.hexdigest()[:16]
+    return files
 
 
 def _named_by(conditions: Sequence[dict]) -> tuple[list, set[str]]:
@@ -289,10 +329,22 @@ def _named_by(conditions: Sequence[dict]) -> tuple[list, set[str]]:
             if not isinstance(value, str):
                 continue
             if ":" in value:
-                modules.add(value.split(":", 1)[0])
+                module = value.split(":", 1)[0]
+                _import_quietly(module)  # hashed below only if imported: import it now
+                modules.add(module)
             entries += [r.get(value) for r in registries if value in r]
     callables = [e if callable(e) and hasattr(e, "__module__") else type(e) for e in entries]
     return list({id(c): c for c in callables}.values()), modules
+
+
+def _import_quietly(module: str) -> None:
+    """Import ``module`` if it can be (a name that cannot is reported, in one line, by the
+    cell that resolves it)."""
+    if module not in sys.modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 (the computation raises the real error)
+            pass
 
 
 def _functions_in(values: list) -> list:
@@ -502,11 +554,12 @@ def plan_tasks(
     """Every task of a study, each with its owner (grid name, index of the condition in it)."""
     seed = scale.seed if seed is None else seed
     grids = study.grids(scale)
-    code = code_fingerprint(study, [c for conds in grids.values() for c in conds])
+    codes = iter(cell_fingerprints(study, [[c] for conds in grids.values() for c in conds]))
     planned = []
     for grid, conds in grids.items():
         for j, cond in enumerate(conds):
             params = parameters_of(cond, study.labels)
+            code = next(codes)
             for chunk in chunk_replicates(scale.replicates, chunk_size):
                 task = Task(
                     study.name, params, cell_seed(seed, params), tuple(int(r) for r in chunk),
@@ -642,6 +695,23 @@ def _versions() -> tuple[tuple[str, str], ...]:
     return tuple(out.items())
 
 
+@functools.lru_cache(maxsize=1)
+def git_revision() -> str | None:
+    """The git commit of convstudy's source tree (``+dirty`` with uncommitted changes), or None
+    when it is not a git checkout (an installed wheel) or git is missing."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        git = ["git", "-C", str(root)]
+        run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=10)
+        head = run([*git, "rev-parse", "HEAD"], check=True).stdout.strip()
+        dirty = run([*git, "status", "--porcelain", "--", "convstudy"]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def software_versions() -> dict[str, str]:
     """Versions of convstudy and of the libraries that compute its numbers, and the platform."""
     return {**dict(_versions()), "convstudy": __version__}
@@ -651,7 +721,7 @@ def provenance(result: StudyResult | None = None, frame: pd.DataFrame | None = N
     """Where a Parquet file's numbers come from: software versions and platform, the engines
     that ran, the run seed and size, and the command line (stored in the file's metadata under
     ``convstudy_provenance``; read it with ``pyarrow.parquet.read_schema(path).metadata``)."""
-    out = {**software_versions(), "command": " ".join(sys.argv)}
+    out = {**software_versions(), "git_revision": git_revision(), "command": " ".join(sys.argv)}
     frames = runs_files(result.runs).values() if result is not None else [frame]
     out["engines"] = sorted(
         {e for f in frames if f is not None and "engine" in f for e in f["engine"].unique()}

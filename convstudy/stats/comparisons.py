@@ -135,7 +135,8 @@ def normalise_scores(
     Per problem, with c = the score as a cost (negated when higher is better):
 
     - ``how="ratio"`` (positive costs, e.g. times to target): c* / c, with c* the best median
-      cost of a method on the problem, the reciprocal of the Dolan-More performance ratio;
+      cost of a method on the problem, the reciprocal of the Dolan-More performance ratio
+      (c* the lowest finite cost when every method's median cost is a failure);
     - ``"minmax"``: (c_max - c) / (c_max - c_min) over the finite costs of all runs on the
       problem (1 when they are all equal);
     - ``"none"``: the score itself (already normalised, higher is better).
@@ -162,6 +163,8 @@ def normalise_scores(
                 )
             methods = scores["method"].to_numpy()[index]
             best = min(np.median(c[methods == m]) for m in np.unique(methods))
+            if not np.isfinite(best):  # every method fails in most runs: the best finite run
+                best = c[finite].min()
             out[index] = np.where(finite, best / c, 0.0)
         else:
             low, high = c[finite].min(), c[finite].max()
