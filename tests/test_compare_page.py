@@ -15,6 +15,7 @@ import pytest
 
 from convstudy.compare import compare
 from convstudy.compare.figures import comparison_figures
+from convstudy.compare.output import comparison_record
 from convstudy.compare.page import (
     NOT_REACHED,
     QUICK_BANNER,
@@ -52,40 +53,10 @@ def write_folder(result, figures: dict, captions: dict, folder: Path, **settings
         result.tables[stem].to_csv(folder / "tables" / f"{stem}.csv", index=False)
     for stem, fig in figures.items():
         fig.savefig(folder / "figures" / f"{stem}.png", dpi=40)
-    quick = settings.get("quick", result.settings["quick"])
-    record = {
-        "title": "sgd against adam",
-        "settings": {**result.settings, **settings},
-        "problems": [
-            {
-                "name": p.name,
-                "problem": p.problem,
-                "metric": p.metric,
-                "target": result.settings["targets"][p.name],
-                "description": p.description,
-                "n_steps": p.quick_steps if quick else p.n_steps,
-            }
-            for p in result.problems
-        ],  # fmt: skip
-        "methods": [
-            {
-                "name": m.label,
-                "optimizer": m.optimizer,
-                "schedule": m.schedule,
-                "space": {k: str(v) for k, v in m.space.items()},
-                "fixed": dict(m.fixed),
-            }
-            for m in result.methods
-        ],  # fmt: skip
-        "caveats": result.caveats,
-        "captions": captions,
-        "figures": list(figures),
-        "provenance": {"convstudy": "test", "numpy": "x.y"},
-        "n_computed": result.n_computed,
-        "n_cached": result.n_cached,
-        "wall_time": result.wall_time,
-        "command": "convstudy compare --optimizer sgd --baselines adam",
-    }
+    record = comparison_record(result, captions, list(figures))
+    record["settings"] = {**record["settings"], **settings}
+    record["title"] = "sgd against adam"
+    record["command"] = "convstudy compare --optimizer sgd --baselines adam"
     (folder / "comparison.json").write_text(json.dumps(record), encoding="utf-8")
     return folder
 

@@ -101,6 +101,12 @@ def _curves_figure(result, colors: dict) -> tuple[Figure, str]:
     return fig, caption
 
 
+def _step_with_band(ax, x, y, low, high, color, label: str) -> None:
+    """A right-continuous step curve (an empirical share) with its band drawn as steps too."""
+    ax.step(x, y, where="post", color=color, lw=1.5, label=label)
+    ax.fill_between(x, low, high, step="post", color=color, alpha=0.16, lw=0)
+
+
 def _survival_figure(result, colors: dict) -> tuple[Figure, str]:
     survival = result.tables["survival"]
     survival = survival[survival["unit"] == "iterations"]
@@ -115,9 +121,8 @@ def _survival_figure(result, colors: dict) -> tuple[Figure, str]:
                 continue
             last = km.iloc[[-1]].assign(time=max(budget, float(km["time"].iloc[-1])))
             km = pd.concat([km, last], ignore_index=True)  # the last step runs to the budget
-            ax.step(km["time"], km["reached"], where="post", color=color, lw=1.5, label=method)
-            ax.fill_between(km["time"], km["reached_ci_low"], km["reached_ci_high"],
-                            step="post", color=color, alpha=0.18, lw=0)  # fmt: skip
+            _step_with_band(ax, km["time"], km["reached"], km["reached_ci_low"],
+                            km["reached_ci_high"], color, method)  # fmt: skip
         ax.axhline(0.5, color="0.5", ls=":", lw=1, label="one half (the KM median)")
         ax.set(xlim=(0, budget), ylim=(-0.02, 1.02), xlabel="iterations k", title=problem.name,
                ylabel="share of replicates at target")  # fmt: skip
@@ -137,9 +142,8 @@ def _profile_figure(result, colors: dict) -> tuple[Figure, str]:
     fig, ax = new_figure(1, 1, width=6.4, height=4.2)
     for method, color in colors.items():
         part = profile[profile["method"] == method].sort_values("tau", kind="stable")
-        ax.step(part["tau"], part["rho"], where="post", color=color, lw=1.6, label=method)
-        ax.fill_between(part["tau"], part["ci_low"], part["ci_high"], step="post", color=color,
-                        alpha=0.15, lw=0)  # fmt: skip
+        _step_with_band(ax, part["tau"], part["rho"], part["ci_low"], part["ci_high"], color,
+                        method)  # fmt: skip
     unit = result.settings.get("unit", "iterations")
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
