@@ -55,23 +55,26 @@ _positive = _int_at_least(1, "an integer >= 1")
 _non_negative = _int_at_least(0, "an integer >= 0")
 
 
-def _add_execution(p: argparse.ArgumentParser, *, replicates: bool = True) -> None:
-    """Options shared by run, claims and reproduce: size, seed, output, cache, executor."""
+_STUDY_HELP = {
+    "replicates": "replicates per condition (default: the study's own, smaller with --quick)",
+    "out": "reports folder (default: reports, or reports-quick with --quick, so that a quick "
+    "run never overwrites the full report)",
+    "seed": "study seed (0)",
+}
+_COMPARE_HELP = {
+    "replicates": "evaluation replicates per method and problem (default 64, 16 with --quick)",
+    "out": "output folder (default: comparison, or comparison-quick with --quick)",
+    "seed": "run seed (0): every cell and bootstrap seed derives from it",
+}
+
+
+def _add_execution(p: argparse.ArgumentParser, texts: dict[str, str] = _STUDY_HELP) -> None:
+    """Options shared by run, claims, reproduce and compare: size, seed, output, cache,
+    executor (``texts``: the help of --replicates, --out and --seed)."""
     p.add_argument("--quick", action="store_true", help="reduced grids and budgets (a first look)")
-    if replicates:
-        p.add_argument(
-            "--replicates",
-            type=_positive,
-            metavar="R",
-            help="replicates per condition (default: the study's own, smaller with --quick)",
-        )
-    p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help="study seed (0)")
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="reports folder (default: reports, or reports-quick with --quick, so that a quick "
-        "run never overwrites the full report)",
-    )
+    p.add_argument("--replicates", type=_positive, metavar="R", help=texts["replicates"])
+    p.add_argument("--seed", type=_non_negative, default=0, metavar="S", help=texts["seed"])
+    p.add_argument("--out", metavar="DIR", help=texts["out"])
     p.add_argument(
         "--fresh",
         action="store_true",
@@ -286,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(index.html, README.md, tables, figures, Parquet runs with provenance).",
     )
     _add_compare_options(compare)
-    _add_execution(compare)
+    _add_execution(compare, _COMPARE_HELP)
 
     sub.add_parser(
         "bench",

@@ -123,13 +123,13 @@ def _run_cells(
     return pd.concat(parts, ignore_index=True), n_new, n_old
 
 
-def _condition(
-    entry: TestbedProblem, method: Method, setting: dict, quick: bool, seed: int, phase: str
-) -> dict:
+def _condition(problem: dict, method: Method, setting: dict, seed: int, phase: str) -> dict:
+    """A cell's condition: the problem's keys (:meth:`TestbedProblem.condition`), the phase and
+    its seed stream, the method and the trial's hyper-parameters."""
     return {
-        **entry.condition(quick),
+        **problem,
         "phase": phase,
-        "stream": derived_seed(seed, "compare", entry.name, phase),
+        "stream": derived_seed(seed, "compare", problem["case"], phase),
         "optimizer": method.optimizer,
         "schedule": method.schedule,
         **{hyperparameter_key(k): v for k, v in setting.items()},
@@ -317,10 +317,10 @@ def compare(
            "quiet": quiet, "chunk_size": chunk_size}  # fmt: skip
 
     settings = {m.label: trials(m, budgets[m.label], search=search, seed=seed) for m in all_methods}
+    problems = {name: {**e.condition(quick), "case": name} for name, e in entries.items()}
     tune_conditions = [
-        {**_condition(e, m, s, quick, seed, "tune"), "case": e.name, "method": m.label,
-         "trial": i}
-        for e in entries.values() for m in all_methods for i, s in enumerate(settings[m.label])
+        {**_condition(p, m, s, seed, "tune"), "method": m.label, "trial": i}
+        for p in problems.values() for m in all_methods for i, s in enumerate(settings[m.label])
     ]  # fmt: skip
     tune_runs, n_new, n_old = _run_cells("compare-tune", tune_conditions, R_tune, quick, run)
     tune_runs = _tidy(tune_runs, entries, targets)
@@ -334,8 +334,8 @@ def compare(
 
     chosen = table[table["chosen"]]
     eval_conditions = [
-        {**_condition(entries[r.problem], m, settings[r.method][r.trial], quick, seed, "eval"),
-         "case": r.problem, "method": r.method, "trial": int(r.trial)}
+        {**_condition(problems[r.problem], m, settings[r.method][r.trial], seed, "eval"),
+         "method": r.method, "trial": int(r.trial)}
         for m in all_methods for r in chosen[chosen["method"] == m.label].itertuples()
     ]  # fmt: skip
     runs, n_new2, n_old2 = _run_cells("compare-eval", eval_conditions, R, quick, run)
