@@ -396,6 +396,7 @@ def _steps_per_fill(b: int) -> int:
 
 # ---- the kernels ----------------------------------------------------------------------------
 _LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK, _MLP_CLASSIFIER = 0, 1, 2, 3
+_KIND_NAMES = ("least squares", "logistic", "tanh network", "MLP classifier")  # by code
 
 
 # ---- the dot product: four partial sums in one 4-lane vector --------------------------------
@@ -653,12 +654,19 @@ def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid
 
 
 # ---- a kernel per rule, generated from it ---------------------------------------------------
-# The step kernel of a rule. Each parallel task runs one replicate: it draws the indices of
-# ``fill`` steps at a time (_fill_indices), then for each step computes the gradient
-# (_batch_grad), reads the step's factors (factors[t] = the rule's step_factors, or lr) and
-# applies the rule to every coordinate, in place. A replicate whose gradient or new parameters
-# are not all finite is frozen (active = False). State fields and hyper-parameters are passed
-# by name (s_<field>, h_<name>).
+# The step kernel of a rule. Each parallel task runs a pair of replicates (the second may be
+# missing or frozen), advanced alternately step by step, so that their dependency chains (the
+# gradient, the rule's square roots and divisions, the next gradient at the new parameters)
+# overlap in the processor; each replicate's own operations are those it would run alone. A
+# replicate draws the indices of ``fill`` steps at a time (_fill_indices); then each step
+# (``step``) computes its gradient (_batch_grad), takes the step's factors (factors[t] = the
+# rule's step_factors, or lr) and applies the rule to every coordinate, in place. A replicate
+# whose gradient or new parameters are not all finite is frozen (active = False) and makes no
+# further step or draw. State fields and hyper-parameters are passed by name (s_<field>,
+# h_<name>). The module has one kernel per problem kind, ``RUNS[kind]``, in which the kind is a
+# constant: the compiler keeps only that model's gradient code, and only the kernels of the
+# kinds that run are compiled. (With the four models in one kernel, its register pressure made
+# the pair of replicates slower than one replicate per task.)
 _KERNEL_SOURCE = '''\
 """Step kernel of the update rule {name!r} ({origin}).
 
@@ -674,62 +682,99 @@ from convstudy._fast import _FULL, _batch_grad, _fill_indices
 rule = njit(inline="always", error_model="numpy")(_rule_update)
 
 
+@njit(inline="always", error_model="numpy")
+def step(
+    model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid, g, c, factors, t{params}
+):
+    """Update c (the replicate's c-th) of replicate r; False if it made w or g non-finite."""
+    d = w.shape[1]
+    _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid, g)
+{factor_lines}
+    ok = True
+    for j in range(d):
+        gj = g[j]
+        {outputs} = rule(
+            gj, w[r, j], c, {arguments}
+        )
+        ok &= np.isfinite(gj) & np.isfinite(new_w)
+        w[r, j] = new_w
+{state_lines}
+    return ok
+
+
+{runs}
+
+RUNS = ({run_names})
+'''
+
+# The kernel of one problem kind in the module of _KERNEL_SOURCE.
+_RUN_TEMPLATE = """
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def run(
-    model, X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors, w, count,
+def run_{kind}(
+    X, y, lam, n_in, width, sampler, b, idx, row0, rs, perm, pos, factors, w, count,
     active, fill{params}
 ):
+    model = {kind}  # {kind_name}: a constant, so only its code is compiled
     n_rep, d = w.shape
     n = X.shape[0]
     n_steps = factors.shape[0]
-    for r in prange(n_rep):
-        if not active[r]:
+    for pair in prange((n_rep + 1) // 2):
+        ra, rb = 2 * pair, min(2 * pair + 1, n_rep - 1)
+        alive_a = active[ra]
+        alive_b = rb > ra and active[rb]
+        if not (alive_a or alive_b):
             continue
-        g = np.empty(d)
-        hid = np.empty(d + 1)
-        ibuf = np.empty(1 if sampler == _FULL else fill * b, dtype=np.int64)
-        c = count[r]
-        alive = True
+        g_a, g_b = np.empty(d), np.empty(d)
+        hid_a, hid_b = np.empty(d + 1), np.empty(d + 1)
+        size = 1 if sampler == _FULL else fill * b
+        ibuf_a, ibuf_b = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        c_a, c_b = count[ra], count[rb]
         t0 = 0
-        while alive and t0 < n_steps:
+        while (alive_a or alive_b) and t0 < n_steps:
             steps = min(fill, n_steps - t0)
             if sampler != _FULL:
-                _fill_indices(sampler, r, ibuf, steps * b, rs, perm, pos, idx, row0 + t0, b, n)
+                row, count_ = row0 + t0, steps * b
+                if alive_a:
+                    _fill_indices(sampler, ra, ibuf_a, count_, rs, perm, pos, idx, row, b, n)
+                if alive_b:
+                    _fill_indices(sampler, rb, ibuf_b, count_, rs, perm, pos, idx, row, b, n)
             for t in range(t0, t0 + steps):
-                _batch_grad(
-                    model, X, y, lam, n_in, width, sampler, b, ibuf, (t - t0) * b, w, r, hid, g
-                )
-{factor_lines}
-                c += 1
-                ok = True
-                for j in range(d):
-                    gj = g[j]
-                    {outputs} = rule(
-                        gj, w[r, j], c, {arguments}
+                base = (t - t0) * b
+                if alive_a:
+                    c_a += 1
+                    alive_a = step(
+                        model, X, y, lam, n_in, width, sampler, b, ibuf_a, base, w, ra, hid_a,
+                        g_a, c_a, factors, t{params}
                     )
-                    ok &= np.isfinite(gj) & np.isfinite(new_w)
-                    w[r, j] = new_w
-{state_lines}
-                if not ok:
-                    alive = False
-                    break
+                if alive_b:
+                    c_b += 1
+                    alive_b = step(
+                        model, X, y, lam, n_in, width, sampler, b, ibuf_b, base, w, rb, hid_b,
+                        g_b, c_b, factors, t{params}
+                    )
             t0 += steps
-        count[r] = c
-        active[r] = alive
-'''
+        count[ra], active[ra] = c_a, alive_a
+        if rb > ra:
+            count[rb], active[rb] = c_b, alive_b
+"""
 
 
 def _kernel_source(rule: Rule, digest: str) -> str:
-    """The generated module of ``rule``'s step kernel (see ``_KERNEL_SOURCE``)."""
-    pad = " " * 16
+    """The generated module of ``rule``'s step kernels (see ``_KERNEL_SOURCE``)."""
+    pad = " " * 4
     factors = [f"f_{k}" for k in range(len(rule.factor_names))]
     origin = f"{getattr(rule.update, '__module__', '?')}.{rule.update.__qualname__}"
+    names = [f"s_{f}" for f in rule.state] + [f"h_{h}" for h in rule.update_hyperparams]
+    params = "".join(f", {v}" for v in names)
+    runs = "\n\n".join(
+        _RUN_TEMPLATE.format(kind=kind, kind_name=name, params=params)
+        for kind, name in enumerate(_KIND_NAMES)
+    )
     return _KERNEL_SOURCE.format(
         name=rule.name,
         origin=origin,
         digest=digest,
-        params="".join(f", s_{f}" for f in rule.state)
-        + "".join(f", h_{h}" for h in rule.update_hyperparams),
+        params=params,
         factor_lines="\n".join(f"{pad}{f} = factors[t, {k}]" for k, f in enumerate(factors)),
         outputs=", ".join(["new_w", *(f"n_{f}" for f in rule.state)]) + ",",
         arguments=", ".join(
@@ -737,6 +782,8 @@ def _kernel_source(rule: Rule, digest: str) -> str:
             + [f"h_{h}" for h in rule.update_hyperparams]
         ),
         state_lines="\n".join(f"{pad}    s_{f}[r, j] = n_{f}" for f in rule.state),
+        runs=runs,
+        run_names="".join(f"run_{kind}, " for kind in range(len(_KIND_NAMES))),
     )
 
 
@@ -864,24 +911,25 @@ def _write_source(path: Path, source: str) -> None:
             os.unlink(tmp)
 
 
-_KERNELS: dict[str, object] = {}  # digest -> the generated kernel (numba dispatcher)
+_KERNELS: dict[str, tuple] = {}  # digest -> the generated kernels (numba dispatchers) by kind
 _DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # rule -> its digest
 _GENERATE = threading.Lock()
 
 
-def step_kernel(rule: Rule):
-    """The compiled step kernel of ``rule`` (a numba dispatcher), generated on first use.
+def step_kernel(rule: Rule, kind: int = _LEAST_SQUARES):
+    """The compiled step kernel of ``rule`` for problems of ``kind`` (``_LEAST_SQUARES``, ...),
+    a numba dispatcher, generated on first use.
 
-    The kernel's module is written to :func:`kernel_folder` under a name carrying
+    The kernels' module is written to :func:`kernel_folder` under a name carrying
     :func:`_rule_digest`, and imported with the rule's update function in its globals; numba
-    compiles it on its first call, or loads it from its on-disk cache.
+    compiles a kernel on its first call, or loads it from its on-disk cache.
     """
     with _GENERATE:
         digest = _DIGESTS.get(rule)
         if digest is None:
             digest = _DIGESTS[rule] = _rule_digest(rule)
-        kernel = _KERNELS.get(digest)
-        if kernel is None:
+        kernels = _KERNELS.get(digest)
+        if kernels is None:
             stem = "".join(ch if ch.isalnum() else "_" for ch in rule.name).strip("_") or "rule"
             name = f"convstudy_kernel_{stem}_{digest[:24]}"
             path = kernel_folder() / f"{name}.py"
@@ -891,8 +939,8 @@ def step_kernel(rule: Rule):
             module._rule_update = rule.update
             sys.modules[name] = module
             spec.loader.exec_module(module)
-            kernel = _KERNELS[digest] = module.run
-        return kernel
+            kernels = _KERNELS[digest] = module.RUNS
+        return kernels[kind]
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -1156,7 +1204,6 @@ class FastStepper:
         self.problem = problem
         self.optimizer = optimizer
         self.rule, self.params = _rule_of(optimizer)
-        self.kernel = step_kernel(self.rule)
         self.hp = tuple(self.params[h] for h in self.rule.update_hyperparams)
         # plain SGD: the SGD rule with no momentum and no weight decay is w <- w - lr g
         self.plain_sgd = (
@@ -1205,6 +1252,7 @@ class FastStepper:
         else:
             self.model = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
             self.lam, self.n_in, self.width = float(problem.lam), 0, 0
+        self.kernel = step_kernel(self.rule, self.model)
         self.kernel_seconds = 0.0
 
     def _threads(self, tasks: int, updates: int) -> int:
@@ -1241,7 +1289,7 @@ class FastStepper:
                 factors = _step_factors(self.rule, self.params, self.etas[k0:k1], k0)
                 try:
                     self.kernel(
-                        self.model, self.X, self.y, self.lam, self.n_in, self.width,
+                        self.X, self.y, self.lam, self.n_in, self.width,
                         self.sampler_code, self.b, self.idx, row0, self.rs, self.perm,
                         self.pos, factors, self.w, self.count, active, _steps_per_fill(self.b),
                         *self.fields, *self.hp,
@@ -1302,8 +1350,8 @@ def warm_up() -> float:
     count, active = np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.bool_)
     sgd = get_optimizer("sgd")
     hp = tuple(sgd.update.params[h] for h in SGD.update_hyperparams)
-    step_kernel(SGD)(
-        _LEAST_SQUARES, X, y, 0.0, 0, 0, _REPLACEMENT, 1, idx, 0, rs, perm, pos,
+    step_kernel(SGD, _LEAST_SQUARES)(
+        X, y, 0.0, 0, 0, _REPLACEMENT, 1, idx, 0, rs, perm, pos,
         np.full((1, 1), 0.1), np.zeros((1, 2)), count, active, 1, np.zeros((1, 2)), *hp,
     )  # fmt: skip
     _sgd_pairs(
@@ -1319,7 +1367,7 @@ def kernel_cache_misses() -> int:
     """How many kernel compilations this process made (numba on-disk cache misses), over the
     fixed kernels and the rule kernels generated so far."""
     kernels = [_sgd_pairs, _full_loss_grad, _fill_indices, _shuffle_row, _draw_indices]
-    kernels += list(_KERNELS.values())
+    kernels += [kernel for runs in _KERNELS.values() for kernel in runs]
     return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
 
