@@ -40,11 +40,13 @@ and, for every registered optimizer, in ``tests/test_parity.py``):
   a diverged replicate is NaN. (Plain SGD checks at the end of each segment; see
   :func:`_sgd_pairs`.)
 
-Layout of the work: a parallel task owns one replicate (the generated kernels) or, for plain SGD
-with one sample per step on a linear model, a pair of replicates advanced alternately so that
-their dependency chains overlap (:func:`_sgd_pairs`). A task draws the indices of up to 2048
-samples at a time into a small local buffer (:func:`_fill_indices`) and then computes those
-steps. Launches are scheduled dynamically in small chunks of tasks.
+Layout of the work: a parallel task owns a pair of replicates advanced alternately, so that
+their dependency chains overlap: in the rule's generated kernel (one per problem kind, see
+``_KERNEL_SOURCE``) or, for plain SGD with one sample per step on a linear model, in a kernel of
+its own that keeps the pair's parameters in local copies (:func:`_sgd_pairs`). A task draws the
+indices of up to 2048 samples at a time into a small local buffer (:func:`_fill_indices`) and
+then computes those steps. Launches are scheduled dynamically in small chunks of tasks. The
+dot products hold their four partial sums in one vector register (:func:`_dot`).
 
 Supported: least squares (:class:`~convstudy.problems.LeastSquares`, ``Quadratic``, ``Ridge``),
 :class:`~convstudy.problems.Logistic`, the one-hidden-layer tanh networks (``TanhNetwork``,
