@@ -1312,19 +1312,19 @@ class FastStepper:
         When every replicate holds the same parameters, bit for bit (the usual start, from the
         problem's initial point or one given w0), they are computed once: a replicate's values
         depend on its parameters alone, so the copies are what each would compute. That is
-        half the recording work of a run recorded only at its ends.
+        half the recording work of a run recorded only at its ends. One row runs on one thread.
         """
+        n_rep = self.w.shape[0]
         bits = self.w.view(np.uint64)
-        if bits.shape[0] > 1 and (bits == bits[0]).all():
-            loss, norm = self._full_loss_grad(self.w[:1])
-            return np.repeat(loss, bits.shape[0]), np.repeat(norm, bits.shape[0])
-        return self._full_loss_grad(self.w)
+        if n_rep > 1 and (bits == bits[0]).all():
+            loss, norm = self._full_loss_grad(self.w[:1], threads=1)
+            return np.repeat(loss, n_rep), np.repeat(norm, n_rep)
+        return self._full_loss_grad(self.w, self._threads(n_rep, self.X.shape[0] // max(self.b, 1)))
 
-    def _full_loss_grad(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n_rep = w.shape[0]
-        loss, norm = np.empty(n_rep), np.empty(n_rep)
+    def _full_loss_grad(self, w: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        loss, norm = np.empty(w.shape[0]), np.empty(w.shape[0])
         with _LAUNCH:
-            numba.set_num_threads(self._threads(n_rep, self.X.shape[0] // max(self.b, 1)))
+            numba.set_num_threads(threads)
             _full_loss_grad(
                 self.model, self.X, self.y, self.lam, self.n_in, self.width, w, loss, norm
             )
