@@ -37,7 +37,10 @@ What is measured
   replicate per ``prange`` task, its own xorshift64* stream per replicate, on one thread) on the
   same data with the same samplers, plus a cyclic variant without random numbers: the fraction
   of its throughput that the general engine reaches, and how much of the time is sampling.
-  Each is the fastest of ``--repeat`` runs after a warm-up run that compiles or loads it.
+  The hand kernel is plain numba code, its four partial sums scalar; the engine holds them in
+  one vector register (:func:`convstudy._fast._dot`, the same sums to the bit), so it can pass
+  the hand kernel. Each is the fastest of ``--repeat`` runs after a warm-up run that compiles
+  or loads it, timed without tracing allocations (which slows the Python parts of a call).
 
 Targets: all cores, SGD b = 1 least squares at R = 1024 at least 5x scikit-learn's SGD; per core,
 that configuration at least 3x, and Adam b = 1 at least 2x scikit-learn's plain SGD per sample.
@@ -133,9 +136,12 @@ def sklearn_rate(name: str, problem, samples: int) -> dict:
 
 # ---- ours --------------------------------------------------------------------------------------
 def run_ours(
-    problem, setting: Setting, n_rep: int, n_steps: int, engine: str, sampler: str = "reshuffle"
-) -> dict:
-    """One timed simulate call (records at 0 and n_steps) and its peak traced memory."""
+    problem, setting: Setting, n_rep: int, n_steps: int, engine: str, sampler: str = "reshuffle",
+    trace: bool = True,
+) -> dict:  # fmt: skip
+    """One timed simulate call (records at 0 and n_steps) and, if ``trace``, its peak traced
+    memory (NaN otherwise). Tracing every allocation slows the Python parts of the call (about
+    50 ms at R = 1024: the generators, the frame), so the per-core timings run without it."""
     from . import simulate
 
     lr = setting.step / problem.L if setting.relative else setting.step
@@ -143,12 +149,14 @@ def run_ours(
         n_steps=n_steps, sampler=sampler, batch_size=setting.batch_size,
         n_replicates=n_rep, seed=0, record=[0, n_steps], engine=engine,
     )  # fmt: skip
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     try:
         frame, wall, cpu = _cpu_wall(lambda: simulate(problem, setting.optimizer, lr, **kwargs))
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1] if trace else float("nan")
     finally:
-        tracemalloc.stop()
+        if trace:
+            tracemalloc.stop()
     steps = n_rep * n_steps
     return {
         "engine": frame.attrs["engine"],
@@ -293,8 +301,8 @@ def per_core(samples: float = 3e7, n_rep: int = 1024, repeat: int = 3) -> pd.Dat
         for setting, sampler in [(SETTINGS[0], "reshuffle"), (SETTINGS[0], "replacement"),
                                  (SETTINGS[2], "reshuffle")]:  # fmt: skip
             run_ours(problem, setting, n_rep, 20, "fast", sampler)  # compile or load
-            res = _best(run_ours, (problem, setting, n_rep, n_steps, "fast", sampler), repeat,
-                        "samples/s")  # fmt: skip
+            res = _best(run_ours, (problem, setting, n_rep, n_steps, "fast", sampler, False),
+                        repeat, "samples/s")  # fmt: skip
             res["stepping samples/s"] = res["stepping steps/s"] * setting.batch_size
             rows.append({"method": setting.label, "sampler": sampler, **res})
     finally:
