@@ -92,6 +92,7 @@ from .optim import Optimizer, Rule, RuleInit, RuleUpdate, get_optimizer, select
 from .optim.rules import SGD
 from .problems.base import Problem
 from .problems.classification import MLPClassifier
+from .problems.convex import QuarticRegression
 from .problems.linear import LeastSquares, Logistic, _LinearModel
 from .problems.networks import _OneHiddenLayerTanh
 from .sampling import Sampler, _Stream, block_updates
@@ -152,6 +153,7 @@ def _select_scalar(cond, a, b):
 _LINEAR_METHODS = ("batch_grad", "grad", "loss", "sample_grads", "_margins", "_ridge_term")
 _NETWORK_METHODS = ("batch_grad", "grad", "loss", "_mean_grad", "_backward", "_forward")
 _MLP_METHODS = _NETWORK_METHODS + ("_losses", "_log_softmax_parts")
+_QUARTIC_METHODS = ("batch_grad", "grad", "loss", "sample_grads", "sample_losses", "_residuals")
 
 
 def _same_methods(problem: Problem, base: type, names: tuple[str, ...]) -> bool:
@@ -178,6 +180,9 @@ def _problem_kind(problem: Problem) -> str | None:
         )
     if isinstance(problem, MLPClassifier):
         return "mlp_classifier" if _same_methods(problem, MLPClassifier, _MLP_METHODS) else None
+    if isinstance(problem, QuarticRegression):
+        ok = _same_methods(problem, QuarticRegression, _QUARTIC_METHODS)
+        return "quartic_regression" if ok else None
     return None
 
 
@@ -191,8 +196,8 @@ def unsupported_reason(problem: Problem, optimizer: Optimizer, sampler: Sampler)
         return (
             f"problem {type(problem).__name__} ({problem.name!r}) has no compiled kernel; the "
             "fast path covers LeastSquares/Quadratic/Ridge, Logistic, TanhNetwork, "
-            "TeacherStudent and MLPClassifier/DigitsMLP (without overridden loss or gradient "
-            "methods)"
+            "TeacherStudent, MLPClassifier/DigitsMLP and QuarticRegression (without overridden "
+            "loss or gradient methods)"
         )
     found = _rule_of(optimizer)
     if found is None:
@@ -397,8 +402,8 @@ def _steps_per_fill(b: int) -> int:
 
 
 # ---- the kernels ----------------------------------------------------------------------------
-_LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK, _MLP_CLASSIFIER = 0, 1, 2, 3
-_KIND_NAMES = ("least squares", "logistic", "tanh network", "MLP classifier")  # by code
+_LEAST_SQUARES, _LOGISTIC, _TANH_NETWORK, _MLP_CLASSIFIER, _QUARTIC = 0, 1, 2, 3, 4
+_KIND_NAMES = ("least squares", "logistic", "tanh network", "MLP classifier", "quartic")
 
 
 # ---- the dot product: four partial sums in one 4-lane vector --------------------------------
@@ -613,7 +618,8 @@ def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid
     """g = the gradient at w[r] over one batch: samples ``ibuf[base:base + b]``, or 0 .. b - 1
     (all of them, in order) for the full sampler. g is averaged over the b samples:
       linear models: g = 1/b sum_i phi'(x_i . w, y_i) x_i + lam w, with phi'(z, y) = z - y
-      (least squares) or -y expit(-y z) (logistic; expit(u) = 1 / (1 + exp(-u)) as in scipy);
+      (least squares), (z - y)^3 (quartic) or -y expit(-y z) (logistic; expit(u) =
+      1 / (1 + exp(-u)) as in scipy);
       tanh network (layout of convstudy/problems/networks.py): yhat = sum_u a_u
       tanh(v_u . x + c_u) + a0, e = yhat - y, delta_u = e a_u (1 - t_u^2) and per sample
       dV_uk = delta_u x_k, dc_u = delta_u, da_u = e t_u, da0 = e;
@@ -639,6 +645,9 @@ def _batch_grad(model, X, y, lam, n_in, width, sampler, b, ibuf, base, w, r, hid
             z = _margin(X, i, w, r, d)
             if model == _LEAST_SQUARES:
                 dphi = z - y[i]
+            elif model == _QUARTIC:
+                e = z - y[i]
+                dphi = e * e * e
             else:
                 dphi = -y[i] * (1.0 / (1.0 + np.exp(y[i] * z)))
             if q == 0:
@@ -1027,11 +1036,11 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
     """f(w_r) and ||grad f(w_r)||^2 for every replicate, over all N samples (for the records).
 
     The same quantities as the problems' ``loss`` and ``grad``: least squares
-    phi = (z - y)^2 / 2; logistic phi = log(1 + exp(-y z)) (evaluated as numpy's logaddexp,
-    without overflow); tanh network (yhat - y)^2 / 2; MLP classifier the softmax
-    cross-entropy logsumexp(z) - z_y; plus lam ||w||^2 / 2 for linear models,
-    averaged over the samples; gradients as in :func:`_batch_grad`. Each replicate is computed
-    alone, so values never depend on the other replicates.
+    phi = (z - y)^2 / 2; quartic phi = (z - y)^4 / 4; logistic phi = log(1 + exp(-y z))
+    (evaluated as numpy's logaddexp, without overflow); tanh network (yhat - y)^2 / 2; MLP
+    classifier the softmax cross-entropy logsumexp(z) - z_y; plus lam ||w||^2 / 2 for linear
+    models, averaged over the samples; gradients as in :func:`_batch_grad`. Each replicate is
+    computed alone, so values never depend on the other replicates.
     """
     n_rep, d = w.shape
     n = X.shape[0]
@@ -1055,6 +1064,10 @@ def _full_loss_grad(model, X, y, lam, n_in, width, w, loss, grad_norm_sq):
                 if model == _LEAST_SQUARES:
                     dphi = z - y[i]
                     total += 0.5 * dphi * dphi
+                elif model == _QUARTIC:
+                    e = z - y[i]
+                    total += 0.25 * (e * e) * (e * e)
+                    dphi = e * e * e
                 else:
                     u = -y[i] * z
                     total += u + np.log1p(np.exp(-u)) if u > 0 else np.log1p(np.exp(u))
@@ -1251,6 +1264,8 @@ class FastStepper:
         elif self.kind == "mlp_classifier":
             self.model, self.lam = _MLP_CLASSIFIER, 0.0
             self.n_in, self.width = problem.n_inputs, problem.width
+        elif self.kind == "quartic_regression":
+            self.model, self.lam, self.n_in, self.width = _QUARTIC, 0.0, 0, 0
         else:
             self.model = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
             self.lam, self.n_in, self.width = float(problem.lam), 0, 0

@@ -42,6 +42,7 @@ def _families() -> dict:
         "tanh_network": get_problem("tanh_network", n_samples=30),
         # the full training set (1437 samples); 4 hidden units keep d = 310 small
         "digits_mlp": get_problem("digits_mlp", width=4),
+        "quartic": get_problem("quartic_regression", n_samples=30, dim=5, seed=1),
     }
 
 

@@ -7,7 +7,7 @@ certified, ``"loss"`` = f(w) otherwise) and the target that metric must reach (a
 relative to its value at the problem's initial point).
 
 The built-in testbed (``"testbed"``, :data:`TESTBED`) spans the course's problem classes, all on
-the compiled path except the quartic (numpy path): strongly convex quadratics with condition
+the compiled path: strongly convex quadratics with condition
 numbers 10 and 1000 (full batch: the ill-conditioning claim), ridge on diabetes and
 L2-logistic on breast cancer (minibatch SGD on real data), a convex but not strongly convex
 quartic, a realizable teacher-student network, a tanh network on real data, and a softmax MLP
