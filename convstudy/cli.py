@@ -623,6 +623,8 @@ def _import_name(spec: str) -> str:
 
 
 def _compare_methods(args) -> tuple[list, list]:
+    import dataclasses
+
     from .compare import Method, method_of
     from .compare.space import LogUniform
 
@@ -647,7 +649,7 @@ def _compare_methods(args) -> tuple[list, list]:
                 budget = int(budgets[m.label])
             except ValueError:
                 raise UsageError(f"--method-budget {m.label}: not an integer") from None
-        return Method(m.optimizer, space, m.fixed, m.schedule, m.name, budget)
+        return dataclasses.replace(m, space=space, budget=budget)
 
     return [adjusted(m) for m in methods], [adjusted(m) for m in baselines]
 
