@@ -50,6 +50,7 @@ __all__ = [
     "eta_grid",
     "tuning_table",
     "tune_and_evaluate",
+    "at_range_edge",
     "grid_edge_choices",
     "tuning_caveats",
     "select_best_eta",
@@ -136,9 +137,7 @@ def tuning_table(
         rows.append({"problem": problem, "method": method, "eta0": eta0, **row})
     table = pd.DataFrame(rows)
     table["best"] = select_best_eta(table)
-    ends = table.groupby(["problem", "method"])["eta0"].agg(["min", "max"])
-    edge = table.join(ends, on=["problem", "method"])
-    table["at_grid_edge"] = (edge["eta0"] == edge["min"]) | (edge["eta0"] == edge["max"])
+    table["at_grid_edge"] = at_range_edge(table, "eta0")
     return table, boots
 
 
@@ -173,6 +172,13 @@ def tune_and_evaluate(
     for message in grid_edge_choices(table):
         warnings.warn(message, UserWarning, stacklevel=2)
     return table, boots
+
+
+def at_range_edge(table: pd.DataFrame, column: str, by=("problem", "method")) -> pd.Series:
+    """True where ``column`` is the smallest or largest value tried in its ``by`` group (a
+    tuning table's step sizes: a choice there may have its optimum outside the range)."""
+    groups = table.groupby(list(by), sort=False)[column]
+    return (table[column] == groups.transform("min")) | (table[column] == groups.transform("max"))
 
 
 def grid_edge_choices(table: pd.DataFrame, min_size: int = 3) -> list[str]:

@@ -57,6 +57,7 @@ from ..study import (
     parameters_of,
     simulate_cell,
 )
+from ..tuning import at_range_edge
 from .space import Method, hyperparameter_key, method_of, space_caveats, trial_budgets, trials
 from .testbed import TestbedProblem, resolve_problems
 
@@ -187,15 +188,12 @@ def select_trials(table: pd.DataFrame, selection: str = "time") -> pd.Series:
 
 def lr_at_edge(table: pd.DataFrame, min_size: int = 3) -> pd.Series:
     """Boolean mask of the trials whose lr is the smallest or largest a method tried on a
-    problem (methods that tried fewer than ``min_size`` distinct values: none, since then
-    every value is an end)."""
+    problem (:func:`convstudy.tuning.at_range_edge`); none for a method that tried fewer than
+    ``min_size`` distinct values, since then every value is an end."""
     if "lr" not in table:
         return pd.Series(False, index=table.index)
-    keys = [table["problem"], table["method"]]
-    low = table.groupby(keys)["lr"].transform("min")
-    high = table.groupby(keys)["lr"].transform("max")
-    size = table.groupby(keys)["lr"].transform("nunique")
-    return ((table["lr"] == low) | (table["lr"] == high)) & (size >= min_size)
+    size = table.groupby(["problem", "method"], sort=False)["lr"].transform("nunique")
+    return at_range_edge(table, "lr") & (size >= min_size)
 
 
 def edge_choices(table: pd.DataFrame) -> list[str]:
