@@ -643,7 +643,8 @@ def _compare_methods(args) -> tuple[list, list]:
             try:
                 space["lr"] = LogUniform(float(low), float(high))
             except ValueError as exc:
-                raise UsageError(f"--lr-range {m.label}={ranges[m.label]}: {exc}") from None
+                reason = exc if sep else "give LOW:HIGH, e.g. 1e-4:1"
+                raise UsageError(f"--lr-range {m.label}={ranges[m.label]}: {reason}") from None
         if m.label in budgets:
             try:
                 budget = int(budgets[m.label])

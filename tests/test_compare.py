@@ -214,3 +214,21 @@ def test_compare_command_refuses_an_unequal_budget_in_one_line(tmp_path):
         "allow_unequal_budgets=True (--allow-unequal-budgets) to run it reported as an unequal "
         "comparison."
     ]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--lr-range", "adam=1:0.1"], "--lr-range adam=1:0.1: LogUniform needs low < high"),
+        (["--lr-range", "adam=1e-3"], "--lr-range adam=1e-3: give LOW:HIGH, e.g. 1e-4:1"),
+        (["--lr-range", "lion=1e-3:1"], "name ['lion'], which are not compared"),
+        (["--method-budget", "adam=x"], "--method-budget adam: not an integer"),
+        (["--problems", "nowhere"], "names 'nowhere', which is neither a testbed problem"),
+    ],
+)
+def test_bad_compare_options_get_one_line_errors(tmp_path, option, message):
+    proc = _compare(tmp_path, "--baselines", "sgd,adam", "--problems", "quadratic_k10",
+                    "--out", "cmp", *option)  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convstudy: error: ") and message in lines[0]
