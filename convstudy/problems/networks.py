@@ -19,6 +19,9 @@ z_ij = v_j . x_i + c_j, t_ij = tanh(z_ij) and delta_ij = e_i a_j (1 - t_ij^2)::
 
     d div_i / d a_j = e_i t_ij,   d div_i / d a0 = e_i,
     d div_i / d c_j = delta_ij,   d div_i / d V_jk = delta_ij x_ik.
+
+:meth:`_OneHiddenLayerTanh.hessian` is the exact Hessian of f (Gauss-Newton term plus the
+residual-weighted curvature of the outputs; formula in its docstring).
 """
 
 from __future__ import annotations
@@ -151,6 +154,63 @@ class _OneHiddenLayerTanh(Problem):
 
     def grad(self, w):
         return self._mean_grad(w, self.X, self.y)
+
+    def hessian(self, w: np.ndarray) -> np.ndarray:
+        """Exact Hessian of f at every row of w: (R, d) -> (R, d, d), symmetric.
+
+        For the squared loss div_i = e_i^2 / 2 with e_i = yhat_i - y_i, the chain rule gives
+        (Bishop, Pattern Recognition and Machine Learning, 2006, sec. 5.4 "The Hessian matrix";
+        sec. 5.4.2 keeps only the first, outer-product term)::
+
+            H = 1/N sum_i [ J_i J_i^T + e_i Hess(yhat_i) ],
+
+        the Gauss-Newton (outer-product) term plus the residual-weighted curvature of the
+        outputs. With z_ij = v_j . x_i + c_j, t_ij = tanh(z_ij), s_ij = tanh'(z_ij) = 1 - t_ij^2
+        and tanh''(z_ij) = -2 t_ij s_ij, the output gradient J_i (layout of the module docstring)
+        has entries::
+
+            d yhat_i / d V_jk = a_j s_ij x_ik,   d yhat_i / d c_j = a_j s_ij,
+            d yhat_i / d a_j  = t_ij,            d yhat_i / d a0  = 1.
+
+        Hess(yhat_i) is sparse. Writing u_i = [x_i, 1] for the inputs of unit j's weights
+        (v_j, c_j), its only non-zero blocks are, per hidden unit j::
+
+            (v_j, c_j) x (v_j, c_j):  a_j tanh''(z_ij) u_i u_i^T,
+            a_j x (v_j, c_j):          s_ij u_i^T     (and its transpose);
+
+        there is no coupling between different units, and a0 enters linearly. Vectorised:
+        one (d, N) x (N, d) product for the Gauss-Newton term and one (h, N) x (N, (p+1)^2)
+        product for the curvature blocks per row; the result is symmetrised (exactly, in
+        floating point) so that ``eigvalsh`` sees the same matrix from either triangle.
+        """
+        N, p, h = self.n_samples, self.n_inputs, self.width
+        R, X = w.shape[0], self.X
+        t, yhat = self._forward(w, X)  # (R, N, h), (R, N)
+        e = yhat - self.y  # (R, N)
+        a = self.unflatten(w)[2]  # (R, h)
+        s = 1.0 - t * t  # tanh'(z)
+        g = a[:, None, :] * s  # d yhat_i / d z_ij, (R, N, h)
+        J = np.concatenate(
+            [
+                (g[:, :, :, None] * X[None, :, None, :]).reshape(R, N, h * p),
+                g,
+                t,
+                np.ones((R, N, 1)),
+            ],
+            axis=2,
+        )  # (R, N, d)
+        H = np.swapaxes(J, 1, 2) @ J / N  # Gauss-Newton term
+        U = np.concatenate([X, np.ones((N, 1))], axis=1)  # u_i = [x_i, 1], (N, p + 1)
+        UU = (U[:, :, None] * U[:, None, :]).reshape(N, (p + 1) ** 2)
+        curv = np.swapaxes(e[:, :, None] * g * (-2.0 * t), 1, 2)  # e_i a_j tanh''(z_ij), (R, h, N)
+        block = (curv @ UU).reshape(R, h, p + 1, p + 1) / N
+        cross = np.swapaxes(e[:, :, None] * s, 1, 2) @ U / N  # (R, h, p + 1)
+        vc = np.concatenate([np.arange(h * p).reshape(h, p), h * p + np.arange(h)[:, None]], 1)
+        ai = (h * p + h + np.arange(h))[:, None]  # (h, 1): index of a_j
+        H[:, vc[:, :, None], vc[:, None, :]] += block  # units' index sets are disjoint
+        H[:, ai, vc] += cross
+        H[:, vc, ai] += cross
+        return (H + np.swapaxes(H, 1, 2)) / 2
 
     # ---- starting points -------------------------------------------------------------------
     def initial_point(self):
@@ -401,6 +461,14 @@ class DoubleWell(Problem):
 
     def grad(self, w):
         return 4.0 * w**3 - 4.0 * w + self._slope.mean(axis=0)
+
+    def hessian(self, w: np.ndarray) -> np.ndarray:
+        """Exact Hessian of f: diag(12 w_k^2 - 4) per row, (R, d) -> (R, d, d) (the linear
+        tilt and noise terms have none)."""
+        H = np.zeros((w.shape[0], self.dim, self.dim))
+        k = np.arange(self.dim)
+        H[:, k, k] = 12.0 * w * w - 4.0
+        return H
 
     # ---- minima and basins -----------------------------------------------------------------
     def local_minima(self) -> tuple[np.ndarray, np.ndarray]:
