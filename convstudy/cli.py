@@ -389,16 +389,20 @@ def _check_sizes(studies, args) -> None:
 def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
     """Run each study with the shared options, printing one summary line per study.
 
-    A study that fails is reported with its traceback and skipped; the others still run.
-    Returns the results and the names of the studies that failed.
+    A study's figures are drawn in background processes while the next study computes; its
+    line is printed (in study order) once its outputs are all written. A study that fails is
+    reported with its traceback and skipped; the others still run. Returns the results and the
+    names of the studies that failed.
     """
+    from ._cores import available_cores
+    from .output import FigureWriter
     from .runner import run_study
 
     _check_sizes(studies, args)
     from tqdm.auto import tqdm
 
     executor = _executor(args)
-    results, failed = [], []
+    results, failed, waiting = [], [], []
     overall = tqdm(
         total=len(studies),
         unit="study",
@@ -406,11 +410,43 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
         position=0,
         bar_format="{desc} {n_fmt}/{total_fmt} studies |{bar}| {elapsed}",
     )
+
+    def report(study, action) -> None:
+        """Run ``action``; on an error print it with its traceback and count the study failed."""
+        try:
+            result = action()
+        except ConnectionError:  # the cluster is gone: no point going on
+            raise
+        except (ValueError, TypeError) as exc:
+            if getattr(exc, "condition", None) is not None:
+                raise  # a bad condition in the study: one line, exit 2 (see main)
+            print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
+            traceback.print_exc()
+            failed.append(study.name)
+            return None
+        except Exception:
+            print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
+            traceback.print_exc()
+            failed.append(study.name)
+            return None
+        return result
+
+    def finish(block: bool) -> None:
+        """Print the lines of the studies whose outputs are written, in study order."""
+        while waiting and (block or waiting[0].pending is None or waiting[0].pending.done()):
+            result = waiting.pop(0)
+            if report(result.study, result.wait) is not None:
+                overall.write(_summary(result))
+                results.append(result)
+            overall.update(1)
+
+    figures = FigureWriter(available_cores())
     try:
         for study in studies:
             overall.set_description(study.name)
-            try:
-                result = run_study(
+            result = report(
+                study,
+                lambda study=study: run_study(
                     study,
                     quick=args.quick,
                     replicates=getattr(args, "replicates", None),
@@ -423,25 +459,17 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
                     variant=getattr(args, "variant", None),
                     cache_dir=cache_dir,
                     formats=("png", "svg") if getattr(args, "svg", False) else ("png",),
-                )
-            except ConnectionError:  # the cluster is gone: no point going on
-                raise
-            except (ValueError, TypeError) as exc:
-                if getattr(exc, "condition", None) is not None:
-                    raise  # a bad condition in the study: one line, exit 2 (see main)
-                print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
-                traceback.print_exc()
-                failed.append(study.name)
-                continue
-            except Exception:
-                print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
-                traceback.print_exc()
-                failed.append(study.name)
-                continue
-            overall.write(_summary(result))
-            overall.update(1)
-            results.append(result)
+                    figure_writer=figures,
+                ),
+            )
+            if result is None:
+                overall.update(1)
+            else:
+                waiting.append(result)
+            finish(block=False)
+        finish(block=True)
     finally:
+        figures.close()
         overall.close()
         close = getattr(executor, "close", None)
         if callable(close):

@@ -6,9 +6,12 @@ Every file is written to a temporary name in the same folder and then renamed ov
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +25,7 @@ __all__ = [
     "write_table",
     "write_figure",
     "write_figures",
+    "FigureWriter",
     "close_figures",
     "markdown_table",
     "FIGURE_FORMATS",
@@ -99,9 +103,24 @@ def close_figures(figures: dict) -> None:
 
 
 def _write_pickled_figure(payload: bytes, folder: str, stem: str, formats) -> list[Path]:
-    import pickle
-
     return write_figure(pickle.loads(payload), folder, stem, formats)
+
+
+def _pickle_and_close(figures: dict) -> dict[str, bytes]:
+    """Each figure pickled (a worker process redraws it), then closed here."""
+    payloads = {stem: pickle.dumps(fig) for stem, fig in figures.items()}
+    close_figures(figures)
+    return payloads
+
+
+def _draw_payloads(payloads: dict[str, bytes], folder, formats, n_jobs: int) -> list[Path]:
+    from joblib import Parallel, delayed
+
+    done = Parallel(n_jobs=min(n_jobs, len(payloads)))(
+        delayed(_write_pickled_figure)(data, str(folder), stem, tuple(formats))
+        for stem, data in payloads.items()
+    )
+    return [p for paths in done for p in paths]
 
 
 def write_figures(
@@ -109,19 +128,77 @@ def write_figures(
 ) -> list[Path]:
     """Write several figures; with ``n_jobs > 1`` they are drawn in parallel worker processes
     (drawing, not computing, is what a figure costs). Closes every figure."""
-    import pickle
-
     if n_jobs <= 1 or len(figures) < 2:
         return [
             p for stem, fig in figures.items() for p in write_figure(fig, folder, stem, formats)
         ]
-    from joblib import Parallel, delayed
+    return _draw_payloads(_pickle_and_close(figures), folder, formats, n_jobs)
 
-    payloads = {stem: pickle.dumps(fig) for stem, fig in figures.items()}
-    for fig in figures.values():
-        plt.close(fig)
-    done = Parallel(n_jobs=min(n_jobs, len(payloads)))(
-        delayed(_write_pickled_figure)(data, str(folder), stem, tuple(formats))
-        for stem, data in payloads.items()
-    )
-    return [p for paths in done for p in paths]
+
+def _lower_priority() -> None:
+    """Worker initialiser: run at a lower priority (nice +10), so that figures drawn beside a
+    computation take the cores it leaves idle rather than stall its kernel threads."""
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # no nice on this platform, or not allowed: draw as is
+        pass
+
+
+class FigureWriter:
+    """Figures drawn in the background while the caller goes on (the next study computes).
+
+    :meth:`submit` pickles the figures in the caller's thread (matplotlib is not thread-safe)
+    and closes them, then returns a :class:`~concurrent.futures.Future` at once. ``n_jobs``
+    worker processes, started on first use at a lower priority (they take the cores the
+    computation leaves idle), redraw and write them; one background thread waits for each
+    batch in turn and then calls its ``then`` (if given): the place to record that a folder's
+    outputs are complete. Use as a context manager, or call :meth:`close`, which waits for
+    every batch.
+    """
+
+    def __init__(self, n_jobs: int = 1):
+        if int(n_jobs) < 1:
+            raise ValueError(f"n_jobs must be an integer >= 1. Got {n_jobs!r}.")
+        self.n_jobs = int(n_jobs)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convstudy-figures")
+        self._workers: ProcessPoolExecutor | None = None
+
+    def submit(
+        self,
+        figures: dict,
+        folder: str | os.PathLike,
+        formats=("png",),
+        then: Callable[[], None] | None = None,
+    ) -> Future:
+        for fmt in formats:
+            if fmt not in FIGURE_FORMATS:
+                raise ValueError(f"Figure format must be one of {FIGURE_FORMATS}. Got {fmt!r}.")
+        if figures and self._workers is None:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+            self._workers = ProcessPoolExecutor(
+                self.n_jobs, mp_context=context, initializer=_lower_priority
+            )
+        drawn = [
+            self._workers.submit(_write_pickled_figure, data, str(folder), stem, tuple(formats))
+            for stem, data in _pickle_and_close(figures).items()
+        ]
+
+        def wait() -> list[Path]:
+            paths = [p for future in drawn for p in future.result()]
+            if then is not None:
+                then()
+            return paths
+
+        return self._thread.submit(wait)
+
+    def close(self) -> None:
+        """Wait for every submitted batch, then stop the thread and the worker processes."""
+        self._thread.shutdown(wait=True)
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+
+    def __enter__(self) -> FigureWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -22,6 +22,7 @@ import sysconfig
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +36,7 @@ from . import __version__
 from ._cores import available_cores, set_thread_limit
 from .claims import Check, checks_frame
 from .output import (
+    FigureWriter,
     atomic_write,
     atomic_write_text,
     close_figures,
@@ -539,6 +541,14 @@ class StudyResult:
     n_cached: int
     wall_time: float
     all_diverged: list[dict] = field(default_factory=list)
+    pending: Future | None = None  # figures still being drawn (run_study with a figure_writer)
+
+    def wait(self) -> StudyResult:
+        """Block until every output is written (re-raising a figure's error); ``wall_time``
+        then covers computing, analysing and writing, figures included."""
+        if self.pending is not None:
+            self.pending.result()
+        return self
 
 
 def _condition_columns(conditions: list[dict]) -> list[str]:
@@ -646,15 +656,37 @@ def _attach(frame: pd.DataFrame, condition: dict, columns: list[str]) -> pd.Data
             f"The compute function returned column(s) {clash} that are also condition keys; "
             f"rename them (condition keys become columns of the tidy frame)."
         )
-    values = {k: condition.get(k) for k in columns}
-    front = pd.DataFrame({k: [v] * len(frame) for k, v in values.items()}, index=frame.index)
+    front = pd.DataFrame(
+        {k: _constant_column(condition.get(k), len(frame)) for k in columns}, index=frame.index
+    )
     return pd.concat([front, frame], axis=1)
 
 
-def write_study(result: StudyResult, folder: Path, formats=("png",), figure_jobs: int = 1) -> None:
-    """Write the runs (Parquet), tables, figures, claims.csv, study.json and README.md.
+def _constant_column(value, n: int):
+    """``value`` for a column of ``n`` rows: a scalar as it is (pandas broadcasts it with the
+    dtype a list of copies would get); a list, tuple, dict or array as an object array of ``n``
+    references to it (broadcasting would spread its elements)."""
+    if isinstance(value, (list, tuple, dict, set)) or np.ndim(value) != 0:
+        column = np.empty(n, dtype=object)
+        column.fill(value)
+        return column
+    return value
 
-    Figures are drawn in ``figure_jobs`` processes, in ``formats``.
+
+def write_study(
+    result: StudyResult,
+    folder: Path,
+    formats=("png",),
+    figure_jobs: int = 1,
+    figure_writer: FigureWriter | None = None,
+    then: Callable[[], None] | None = None,
+) -> Future | None:
+    """Write the runs (Parquet), tables, figures, claims.csv, study.json and README.md, then
+    call ``then``.
+
+    Figures are drawn in ``figure_jobs`` processes, in ``formats``; with a ``figure_writer``
+    they are handed to it instead, and the returned future is done (and ``then`` called) once
+    they are written.
     """
     analysis = result.analysis
     folder.mkdir(parents=True, exist_ok=True)
@@ -665,12 +697,17 @@ def write_study(result: StudyResult, folder: Path, formats=("png",), figure_jobs
         atomic_write(folder / f"{stem}.parquet", lambda tmp, t=table: pq.write_table(t, tmp))
     for stem, table in analysis.tables.items():
         write_table(table, folder / "tables", stem)
-    write_figures(analysis.figures, folder / "figures", formats, figure_jobs)
     record = study_record(result)
     record["run"]["figure_formats"] = list(formats)
     write_table(checks_frame(analysis.checks).assign(study=result.study.name), folder, "claims")
     atomic_write_text(folder / "study.json", json.dumps(record, indent=1, allow_nan=False) + "\n")
     atomic_write_text(folder / "README.md", render_study_readme(record))
+    if figure_writer is not None:
+        return figure_writer.submit(analysis.figures, folder / "figures", formats, then=then)
+    write_figures(analysis.figures, folder / "figures", formats, figure_jobs)
+    if then is not None:
+        then()
+    return None
 
 
 def runs_files(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -858,6 +895,7 @@ def run_study(
     variant: str | None = None,
     formats=("png",),
     figure_jobs: int | None = None,
+    figure_writer: FigureWriter | None = None,
 ) -> StudyResult:
     """Compute (or load from cache), analyse and write one study.
 
@@ -868,6 +906,10 @@ def run_study(
     the cores available). When the study's data (its cells' cache keys) and its analysis code
     are both unchanged since the outputs in the folder were written, the analysis and writing
     are skipped and the folder's record is reused (``fresh=True`` redoes them).
+
+    With a ``figure_writer`` the figures are drawn in the background and the call returns
+    once everything else is written: ``result.wait()`` blocks until the figures are too (then
+    ``result.wall_time`` includes them). The folder counts as complete for reuse only then.
     """
     t0 = time.perf_counter()
     scale = study.scale(quick, replicates, seed, variant)
@@ -903,10 +945,15 @@ def run_study(
         jobs = available_cores() if figure_jobs is None else figure_jobs
         if key_file is not None and key_file.exists():
             key_file.unlink()  # the outputs are about to change: the old key no longer holds
-        write_study(result, folder, formats, jobs)
-        if key_file is not None:
-            atomic_write_text(key_file, key)
-    result.wall_time = time.perf_counter() - t0  # computing, analysing and writing
+
+        def written() -> None:  # every output is in the folder: record its key and the time
+            if key_file is not None:
+                atomic_write_text(key_file, key)
+            result.wall_time = time.perf_counter() - t0
+
+        result.pending = write_study(result, folder, formats, jobs, figure_writer, written)
+    if result.pending is None:
+        result.wall_time = time.perf_counter() - t0  # computing, analysing and writing
     return result
 
 

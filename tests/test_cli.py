@@ -365,6 +365,35 @@ def test_a_failing_study_does_not_stop_the_others(
     assert stderr.splitlines()[-1].startswith("convstudy: 1 of 2 studies failed: tiny_wrong")
 
 
+def test_study_lines_come_in_study_order_with_their_figures_written(
+    tiny_study_file, failing_study_file, tmp_path, capsys
+):
+    out = tmp_path / "reports"
+    status, stdout, _ = run_cli(
+        capsys, "reproduce", failing_study_file, tiny_study_file, "--out", out, "--quiet"
+    )
+    assert status == 0  # without --strict a claim not reproduced is a finding
+    assert list(summaries(stdout)) == ["tiny_wrong", "tiny"]
+    for name in ("tiny_wrong", "tiny"):  # every figure is written when its line is printed
+        assert (out / name / "figures" / "means.png").is_file()
+
+
+def test_a_figure_failing_in_the_background_fails_its_study_only(
+    tiny_study_file, failing_study_file, tmp_path, capsys
+):
+    out = tmp_path / "reports"
+    failing_study_file.with_suffix(".figfail").write_text("")
+    status, stdout, stderr = run_cli(
+        capsys, "reproduce", failing_study_file, tiny_study_file, "--out", out, "--quiet"
+    )
+    assert status == 1 and set(summaries(stdout)) == {"tiny"}
+    assert "study 'tiny_wrong' failed" in stderr and "frac" in stderr  # the drawing error
+    assert stderr.splitlines()[-1].startswith("convstudy: 1 of 2 studies failed: tiny_wrong")
+    assert not (out / ".cache" / "analysis" / "tiny_wrong.key").exists()
+    assert (out / ".cache" / "analysis" / "tiny.key").is_file()
+    assert (out / "tiny" / "figures" / "means.png").is_file()
+
+
 def test_a_built_in_study_that_fails_to_import_is_skipped(
     tiny_study_file, tmp_path, monkeypatch, capsys
 ):

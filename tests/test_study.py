@@ -260,3 +260,64 @@ def test_an_unchanged_study_skips_its_analysis_and_figures(tmp_path):
     assert len(calls) == 3 and png.is_file()
     run_study(study, quick=True, replicates=2, out=tmp_path, formats=("png", "svg"), fresh=True)
     assert len(calls) == 4
+
+
+def _figure_study(name: str, calls: list, fail: bool = False) -> Study:
+    """A one-cell study with two figures; with ``fail`` the second has a title that only
+    fails when drawn (bad mathtext)."""
+
+    def analyze(runs, scale):
+        calls.append(1)
+        plt = __import__("matplotlib.pyplot").pyplot
+        figures = {}
+        for stem in ("loss", "subopt"):
+            fig, ax = plt.subplots()
+            ax.semilogy(runs["step"], runs[stem])
+            figures[stem] = fig
+        if fail:
+            figures["subopt"].axes[0].set_title(r"$\frac{1}$")
+        return Analysis(figures=figures)
+
+    return Study(name=name, title="t", description="d", conditions=lambda s: [COND],
+                 analyze=analyze)  # fmt: skip
+
+
+def test_figures_drawn_in_the_background_match_those_drawn_in_place(tmp_path):
+    from convstudy.output import FigureWriter
+    from convstudy.runner import run_study
+
+    calls = []
+    study = _figure_study("bg", calls)
+    in_place = run_study(study, quick=True, replicates=2, out=tmp_path / "a", figure_jobs=1)
+    with FigureWriter(2) as writer:
+        result = run_study(study, quick=True, replicates=2, out=tmp_path / "b",
+                           figure_writer=writer)  # fmt: skip
+        assert result.pending is not None
+        result.wait()
+    assert result.pending.done() and in_place.pending is None
+    for stem in ("loss", "subopt"):
+        a = (tmp_path / "a" / "bg" / "figures" / f"{stem}.png").read_bytes()
+        b = (tmp_path / "b" / "bg" / "figures" / f"{stem}.png").read_bytes()
+        assert a == b
+    # the folder counts as complete once the figures are written: a rerun reuses it
+    assert result.wall_time > 0 and len(calls) == 2
+    run_study(study, quick=True, replicates=2, out=tmp_path / "b", figure_jobs=1)
+    assert len(calls) == 2
+
+
+def test_a_figure_that_fails_in_the_background_fails_its_study_and_leaves_no_key(tmp_path):
+    from convstudy.output import FigureWriter
+    from convstudy.runner import run_study
+
+    calls = []
+    key = tmp_path / ".cache" / "analysis" / "bad.key"
+    with FigureWriter(1) as writer:
+        result = run_study(_figure_study("bad", calls, fail=True), quick=True, replicates=2,
+                           out=tmp_path, figure_writer=writer)  # fmt: skip
+        with pytest.raises(ValueError, match="frac"):
+            result.wait()
+        writer.submit({}, tmp_path / "empty")  # an empty batch is fine
+    assert not key.exists()  # the folder is incomplete: the next run redoes it
+    assert (tmp_path / "bad" / "figures" / "loss.png").is_file()
+    with pytest.raises(ValueError, match="n_jobs must be an integer >= 1. Got 0"):
+        FigureWriter(0)

@@ -4,7 +4,8 @@ Condition ``mu`` draws ``n_draws`` samples N(mu, 1) per replicate and records th
 check asks whether the mean at mu = 1 lies in [EXPECTED_LOW, EXPECTED_HIGH]; the test fixtures
 copy this file outside ``studies/`` and rewrite those two numbers (and NAME) to make the check
 reproduced or not. When a file ``<this file>.fail`` exists holding a value of mu, computing that
-condition raises: the tests use it to simulate a run killed part-way.
+condition raises: the tests use it to simulate a run killed part-way. When a file
+``<this file>.figfail`` exists, the figure gets a title that fails only when it is drawn.
 """
 
 from pathlib import Path
@@ -25,6 +26,7 @@ NAME = "tiny"
 EXPECTED_LOW = 0.5
 EXPECTED_HIGH = 1.5
 FAIL_MARKER = Path(__file__).with_suffix(".fail")
+FIGURE_FAIL_MARKER = Path(__file__).with_suffix(".figfail")
 
 
 def conditions(scale):
@@ -55,6 +57,8 @@ def analyze(runs, scale):
     )
     ax.set_xlabel("mu")
     ax.set_ylabel("mean of draws (95% CI)")
+    if FIGURE_FAIL_MARKER.exists():
+        ax.set_title(r"$\frac{1}$")  # bad mathtext: raises when drawn, not here
     at_one = table[table["mu"] == 1.0].iloc[0]
     check = Check(
         id=f"{NAME}-mean",
