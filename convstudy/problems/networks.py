@@ -21,7 +21,9 @@ z_ij = v_j . x_i + c_j, t_ij = tanh(z_ij) and delta_ij = e_i a_j (1 - t_ij^2)::
     d div_i / d c_j = delta_ij,   d div_i / d V_jk = delta_ij x_ik.
 
 :meth:`_OneHiddenLayerTanh.hessian` is the exact Hessian of f (Gauss-Newton term plus the
-residual-weighted curvature of the outputs; formula in its docstring).
+residual-weighted curvature of the outputs; formula in its docstring), and
+:meth:`_OneHiddenLayerTanh.gradient_variance` the oracle variance 1/N sum_i ||grad div_i -
+grad f||^2 from these per-sample gradients without forming them all.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def flatten(V: np.ndarray, c: np.ndarray, a: np.ndarray, a0: np.ndarray) -> np.n
     )
 
 
+_CHUNK_ELEMENTS = 2**16  # gradient_variance's (rows, N, h) work arrays: 512 KB of float64
+
+
 def _torch_default_init(rng: np.random.Generator, n_inputs: int, width: int) -> np.ndarray:
     """PyTorch's nn.Linear default: weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     b1, b2 = 1.0 / np.sqrt(n_inputs), 1.0 / np.sqrt(width)
@@ -116,7 +121,9 @@ class _OneHiddenLayerTanh(Problem):
     def _forward(self, w, Xb):
         """Hidden activations t (R, b, h) and outputs yhat (R, b); Xb may broadcast over R."""
         V, c, a, a0 = self.unflatten(w)
-        t = np.tanh(Xb @ np.swapaxes(V, -1, -2) + c[:, None, :])  # (R, b, h)
+        t = Xb @ np.swapaxes(V, -1, -2)  # z, then tanh(z) in place: (R, b, h)
+        t += c[:, None, :]
+        np.tanh(t, out=t)
         return t, np.einsum("rbh,rh->rb", t, a) + a0[:, None]
 
     def _backward(self, w, Xb, yb):
@@ -211,6 +218,69 @@ class _OneHiddenLayerTanh(Problem):
         H[:, ai, vc] += cross
         H[:, vc, ai] += cross
         return (H + np.swapaxes(H, 1, 2)) / 2
+
+    def gradient_variance(self, w: np.ndarray) -> np.ndarray:
+        """Oracle variance sigma^2(w) = 1/N sum_i ||grad div_i(w) - grad f(w)||^2 at every row
+        of w: (R, d) -> (R,), without forming the (R, N, d) per-sample gradients.
+
+        The per-sample gradient (module docstring) is g_i = [delta_ij x_i (V), delta_ij (c),
+        e_i t_ij (a), e_i (a0)], so ||g_i - grad f||^2 splits over the blocks and sigma^2 is a
+        sum of per-coordinate variances over the N samples. The c, a and a0 blocks are one
+        number per sample and hidden unit, and are centred directly (two passes over (R, N, h)
+        arrays)::
+
+            1/N sum_i [ sum_j (delta_ij - cbar_j)^2 + sum_j (e_i t_ij - abar_j)^2 + (e_i - ebar)^2 ]
+
+        with cbar, abar, ebar the means over i (the c, a, a0 blocks of grad f). The V block of
+        unit j, delta_ij x_i in R^p, would need the (R, N, h, p) tensor centred; it uses the
+        expanded form E||Y||^2 - ||E Y||^2 instead::
+
+            1/N sum_i ||delta_ij x_i - G_j||^2 = S_j - ||G_j||^2,
+            S_j = 1/N sum_i delta_ij^2 ||x_i||^2,   G_j = 1/N sum_i delta_ij x_i.
+
+        **Rounding.** The expanded form cancels (Chan, Golub & LeVeque, "Algorithms for
+        computing the sample variance: analysis and recommendations", Amer. Statist. 37(3),
+        1983): its error is about eps_mach (S_j + ||G_j||^2), i.e. eps_mach (1 + r_j)/(1 - r_j)
+        relative to the block's variance, with r_j = ||G_j||^2 / S_j. Here r_j is bounded by
+        the inputs alone: ||G_j||^2 = delta^T X X^T delta / N^2 and S_j = delta^T D delta / N
+        (D = diag ||x_i||^2), so by the Rayleigh quotient r_j <= rho = lambda_max(1/N sum_i
+        x_i x_i^T / ||x_i||^2) < 1 whatever the weights. For the default data rho = 0.27
+        (TeacherStudent, p = 4) and 0.51 (TanhNetwork, p = 2): the V block is good to about
+        3 eps_mach relative at any w. (With p = 1, rho = 1 and the bound is void.) The other
+        blocks can have r near 1 -- all per-sample gradients pointing the same way, as with
+        residuals e_i of one sign far from the data, or saturated units (t_ij = +-1) -- and
+        are the ones centred directly, so the result is a few eps_mach relative throughout
+        (measured against the centred (R, N, d) computation: < 1e-14 at random points and
+        along SGD runs; tests/test_problems_nonlinear.py). Cost: one forward and backward
+        pass, O(R N h p), taken over chunks of rows whose (rows, N, h) work arrays are 512 KB
+        (16 rows at N = 500, h = 8; 32 at h = 4) and stay in a core's L2 cache: measured 1.5
+        to 2 times as fast as all rows at once for R = 256 replicates, and no slower at 64.
+        """
+        rows = max(1, _CHUNK_ELEMENTS // (self.n_samples * self.width))
+        chunks = [self._gradient_variance(w[i : i + rows]) for i in range(0, w.shape[0], rows)]
+        return np.concatenate([np.empty(0), *chunks])
+
+    def _gradient_variance(self, w: np.ndarray) -> np.ndarray:
+        """:meth:`gradient_variance` for one chunk of rows."""
+        N, X = self.n_samples, self.X
+        t, yhat = self._forward(w, X)  # (R, N, h), (R, N)
+        e = yhat - self.y
+        a = self.unflatten(w)[2]
+        mean = np.full(N, 1.0 / N)  # mean over samples as a product: (N,) @ (R, N, h)
+        buf = t * e[:, :, None]  # a block, e_i t_ij
+        buf -= (mean @ buf)[:, None, :]
+        total = np.einsum("rnh,rnh->r", buf, buf)
+        centred = e - (e @ mean)[:, None]  # a0 block
+        total += np.einsum("rn,rn->r", centred, centred)
+        delta = np.multiply(t, t, out=t)  # c block, delta_ij = e_i a_j (1 - t_ij^2), in place
+        np.subtract(1.0, delta, out=delta)
+        delta *= a[:, None, :]
+        delta *= e[:, :, None]
+        G = np.swapaxes(delta, 1, 2) @ X / N  # (R, h, p)
+        S = np.swapaxes(np.multiply(delta, delta, out=buf), 1, 2) @ np.einsum("ik,ik->i", X, X)
+        delta -= (mean @ delta)[:, None, :]
+        total += np.einsum("rnh,rnh->r", delta, delta)
+        return (total + S.sum(axis=1)) / N - np.einsum("rhk,rhk->r", G, G)
 
     # ---- starting points -------------------------------------------------------------------
     def initial_point(self):

@@ -33,7 +33,9 @@ weights); :func:`hessian_norm` and :func:`oracle_variance` measure them at given
 their largest values over a run stand in for the theorem's constants on the region it visits.
 :func:`hessian_norm` uses a problem's exact ``hessian`` method where it has one (the networks'
 is the Gauss-Newton term plus the residual-weighted curvature, Bishop 2006 sec. 5.4) and central
-differences of the gradient otherwise.
+differences of the gradient otherwise; :func:`oracle_variance` likewise uses a problem's
+``gradient_variance`` method (the networks' skips the (R, N, d) per-sample gradients) and
+centres ``sample_grads`` otherwise.
 """
 
 from __future__ import annotations
@@ -131,11 +133,24 @@ def escaped_fraction(rate: float, step: float, n_steps: int) -> float:
 
 def oracle_variance(problem, w: np.ndarray) -> np.ndarray:
     """sigma^2(w) = (1/N) sum_i ||grad div_i(w) - grad f(w)||^2 per row of w (R, d): the
-    variance of a one-sample gradient drawn with replacement (NaN for a non-finite row)."""
+    variance of a one-sample gradient drawn with replacement (NaN for a non-finite row; the
+    others are computed from the finite rows alone).
+
+    It is ``problem.gradient_variance(w)`` ((R, d) -> (R,)) when the problem has that optional
+    method (the tanh networks do: the same quantity block by block from the backward pass,
+    without forming the per-sample gradients; rounding analysis in its docstring), and
+    otherwise the per-sample gradients ``problem.sample_grads`` (R, N, d), centred on their
+    mean."""
     ok = np.all(np.isfinite(w), axis=1)
+    out = np.full(w.shape[0], np.nan)
+    variance = getattr(problem, "gradient_variance", None)  # optional, like hessian_norm's
+    if not ok.any():  # every row diverged (sample_grads need not accept zero rows)
+        return out
+    if variance is not None:
+        out[ok] = variance(w[ok])
+        return out
     idx = np.broadcast_to(np.arange(problem.n_samples), (int(ok.sum()), problem.n_samples))
     G = problem.sample_grads(w[ok], idx)
-    out = np.full(w.shape[0], np.nan)
     out[ok] = ((G - G.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).mean(axis=1)
     return out
 
