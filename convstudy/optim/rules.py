@@ -440,27 +440,30 @@ def rmsprop(
 
 # ---- Adam and AMSGrad --------------------------------------------------------------------------
 def _adam_factors(t, lr, beta1, beta2, bias_correction):
-    """(step, c2): lr / (1 - beta1^t) and sqrt(1 - beta2^t), or (lr, 1) without correction."""
+    """(step, inv_c2): lr / (1 - beta1^t) and 1 / sqrt(1 - beta2^t), or (lr, 1) without
+    correction. The second is a reciprocal so that each coordinate multiplies by it where
+    torch divides by sqrt(1 - beta2^t): one division per coordinate fewer, a result within
+    an ulp of torch's."""
     if bias_correction:
-        return lr / (1.0 - np.power(beta1, t)), np.sqrt(1.0 - np.power(beta2, t))
+        return lr / (1.0 - np.power(beta1, t)), 1.0 / np.sqrt(1.0 - np.power(beta2, t))
     return lr, 1.0
 
 
 def _adam_update(
-    g, w, t, step, c2, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, eps, amsgrad,
+    g, w, t, step, inv_c2, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, eps, amsgrad,
     weight_decay,
 ):  # fmt: skip
-    """One coordinate of :func:`adam`; ``step`` and ``c2`` are the bias corrections (division
-    by ``c2 = 1`` without correction is exact)."""
+    """One coordinate of :func:`adam`; ``step`` and ``inv_c2`` are the bias corrections
+    (multiplying by ``inv_c2 = 1`` without correction is exact)."""
     if weight_decay != 0.0:
         g = g + weight_decay * w
     m = beta1 * exp_avg + (1.0 - beta1) * g
     v = beta2 * exp_avg_sq + (1.0 - beta2) * (g * g)
     if amsgrad:
-        # torch: the max is taken over the *uncorrected* v, then divided by 1 - b2^t.
+        # torch: the max is taken over the *uncorrected* v, then divided by sqrt(1 - b2^t).
         vmax = np.maximum(max_exp_avg_sq, v)
-        return w - step * (m / (np.sqrt(vmax) / c2 + eps)), m, v, vmax
-    return w - step * (m / (np.sqrt(v) / c2 + eps)), m, v, max_exp_avg_sq
+        return w - step * (m / (np.sqrt(vmax) * inv_c2 + eps)), m, v, vmax
+    return w - step * (m / (np.sqrt(v) * inv_c2 + eps)), m, v, max_exp_avg_sq
 
 
 ADAM = Rule(
