@@ -393,6 +393,10 @@ def _draw_indices(sampler, rs, perm, pos, n, count):
 
 
 _WORK_PER_THREAD = 1 << 21  # multiply-adds (~1 ms) below which a launch runs on one thread
+# A tanh, exp or log costs about as much as this many multiply-adds (measured with
+# _full_loss_grad on one thread: 0.2 ns per sample and parameter for least squares with d = 32,
+# 2.7-4.1 ns for the tanh networks, whose samples each take one tanh per hidden unit).
+_MULTIPLY_ADDS_PER_TRANSCENDENTAL = 40
 _INDICES_PER_FILL = 2048  # indices drawn per replicate at a time (a thread-local buffer)
 _STEPS_PER_LAUNCH = 1 << 16  # updates per kernel launch at most
 
@@ -1100,6 +1104,17 @@ def _step_factors(rule: Rule, params: dict, etas: np.ndarray, k0: int) -> np.nda
     return out
 
 
+def sample_cost(model: int, d: int, n_in: int, width: int) -> int:
+    """Multiply-add equivalents of one sample's loss and gradient: one per parameter, plus
+    ``_MULTIPLY_ADDS_PER_TRANSCENDENTAL`` for each tanh, exp or log it takes (logistic: an exp
+    and a log; tanh network: a tanh per hidden unit; MLP classifier: those, an exp per class
+    and a log)."""
+    transcendentals = {_LOGISTIC: 2, _TANH_NETWORK: width}.get(model, 0)
+    if model == _MLP_CLASSIFIER:
+        transcendentals = width + (d - width * (n_in + 1)) // (width + 1) + 1
+    return d + _MULTIPLY_ADDS_PER_TRANSCENDENTAL * transcendentals
+
+
 # The workqueue threading layer aborts on concurrent parallel launches from several threads
 # (e.g. a threaded Dask worker): launches are serialised by this lock.
 _LAUNCH = threading.Lock()
@@ -1269,19 +1284,21 @@ class FastStepper:
         else:
             self.model = _LEAST_SQUARES if self.kind == "least_squares" else _LOGISTIC
             self.lam, self.n_in, self.width = float(problem.lam), 0, 0
+        self.sample_cost = sample_cost(self.model, d, self.n_in, self.width)
         self.kernel = step_kernel(self.rule, self.model)
         self.kernel_seconds = 0.0
 
     def _threads(self, tasks: int, updates: int) -> int:
         """Threads for a launch of ``tasks`` parallel tasks running ``updates`` updates each.
 
-        A thread is worth starting only for about ``_WORK_PER_THREAD`` multiply-adds: below
-        that, waking and joining threads costs more than it saves, and a thread waiting for a
-        core held by another process stalls the whole launch (measured in
-        ``benchmarks/contention.py``). Never more than the cores this process may use, nor
-        than the limit set by ``--threads`` (1 in worker processes of a parallel run).
+        A thread is worth starting only for about ``_WORK_PER_THREAD`` multiply-adds (a
+        sample's gradient costs ``sample_cost`` of them): below that, waking and joining
+        threads costs more than it saves, and a thread waiting for a core held by another
+        process stalls the whole launch (measured in ``benchmarks/contention.py``). Never
+        more than the cores this process may use, nor than the limit set by ``--threads`` (1
+        in worker processes of a parallel run).
         """
-        work = tasks * max(updates, 1) * self.b * self.w.shape[1]
+        work = tasks * max(updates, 1) * self.b * self.sample_cost
         wanted = max(1, work // _WORK_PER_THREAD)
         return int(min(wanted, tasks, thread_limit(), numba.config.NUMBA_NUM_THREADS))
 

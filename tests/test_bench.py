@@ -92,13 +92,21 @@ def test_bench_main_quick_path(tmp_path, capsys):
     assert set(table["engine"]) == {"fast"}
 
 
-def _stub(n_rep: int, d: int = 32, b: int = 1):
-    return types.SimpleNamespace(b=b, w=np.zeros((n_rep, d)))
+def _stub(n_rep: int, d: int = 32, b: int = 1, sample_cost: int | None = None):
+    cost = d if sample_cost is None else sample_cost
+    return types.SimpleNamespace(b=b, w=np.zeros((n_rep, d)), sample_cost=cost)
 
 
 def test_thread_choice_follows_the_work(restore_limit):
     set_thread_limit(None)
     assert FastStepper._threads(_stub(8), tasks=4, updates=300) == 1  # a tiny launch
+    # the same launch on a network, whose samples each take tanh calls, is worth two threads
+    tanh = _stub(64, d=25, sample_cost=_fast.sample_cost(_fast._TANH_NETWORK, 25, 4, 4))
+    plain = _stub(64, d=25, sample_cost=_fast.sample_cost(_fast._LEAST_SQUARES, 25, 0, 0))
+    assert tanh.sample_cost == 25 + 4 * _fast._MULTIPLY_ADDS_PER_TRANSCENDENTAL
+    if available_cores() > 1 and numba.config.NUMBA_NUM_THREADS > 1:
+        assert FastStepper._threads(tanh, tasks=64, updates=500) == 2
+    assert FastStepper._threads(plain, tasks=64, updates=500) == 1
     large = FastStepper._threads(_stub(1024), tasks=512, updates=1 << 16)
     if available_cores() > 1 and numba.config.NUMBA_NUM_THREADS > 1:
         assert large > 1
