@@ -109,3 +109,21 @@ def test_check_from_estimate_takes_value_interval_and_n():
             ESTIMATE, id="x", claim=1, statement="s", source="", quantity="", expected="",
             expected_low=0.0, expected_high=1.0, n_replicates=3,
         )  # fmt: skip
+
+
+def test_resample_weights_are_multinomial_counts_over_n():
+    from convstudy.stats.estimate import resample_weights
+
+    n, n_boot = 50, 4000
+    w = resample_weights(np.random.default_rng(3), n, n_boot)
+    counts = w * n
+    assert w.shape == (n_boot, n)
+    np.testing.assert_allclose(counts, np.round(counts), rtol=0, atol=1e-12)  # whole counts
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-12)  # n draws per resample
+    # a multinomial(n, 1/n) count has mean 1 and variance 1 - 1/n; the sample variance of
+    # B n counts has standard error about sqrt((mu4 - sigma^4) / (B n)), mu4 - sigma^4 ~ 3
+    se = np.sqrt(3 / counts.size)
+    assert abs(counts.var() - (1 - 1 / n)) < 4 * se
+    # and two items' counts covary by -1/n (they share the n draws)
+    cov = np.cov(counts[:, 0], counts[:, 1])[0, 1]
+    assert abs(cov - (-1 / n)) < 4 * np.sqrt(1 / n_boot)

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_array, check_option, check_scalar
-from .estimate import Estimate, derived_seed, percentile_interval
+from .estimate import Estimate, derived_seed, percentile_interval, resample_weights
 
 __all__ = [
     "iqm",
@@ -289,7 +289,7 @@ def probability_of_improvement(
         for m in methods:
             n = cells[(p, m)].size
             rng = np.random.default_rng(derived_seed(seed, owner, str(p), str(m)))
-            weights[(p, m)] = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n
+            weights[(p, m)] = resample_weights(rng, n, n_boot)
     rows = []
     for a in methods:
         for b in methods:
