@@ -350,14 +350,17 @@ def test_load_study_of_a_file_anywhere_and_by_name(tiny_study_file, tmp_path):
         assert registry.load_study(name).name  # every built-in study loads
 
 
+def reproduce_both(capsys, first: Path, second: Path, out: Path):
+    """``convstudy reproduce FIRST SECOND --out OUT --quiet``: (status, stdout, stderr)."""
+    return run_cli(capsys, "reproduce", first, second, "--out", out, "--quiet")
+
+
 def test_a_failing_study_does_not_stop_the_others(
     tiny_study_file, failing_study_file, tmp_path, capsys
 ):
     out = tmp_path / "reports"
     failing_study_file.with_suffix(".fail").write_text("1.0")
-    status, stdout, stderr = run_cli(
-        capsys, "reproduce", failing_study_file, tiny_study_file, "--out", out, "--quiet"
-    )
+    status, stdout, stderr = reproduce_both(capsys, failing_study_file, tiny_study_file, out)
     assert status == 1
     assert set(summaries(stdout)) == {"tiny"}
     assert (out / "tiny" / "README.md").is_file() and (out / "index.html").is_file()
@@ -369,9 +372,7 @@ def test_study_lines_come_in_study_order_with_their_figures_written(
     tiny_study_file, failing_study_file, tmp_path, capsys
 ):
     out = tmp_path / "reports"
-    status, stdout, _ = run_cli(
-        capsys, "reproduce", failing_study_file, tiny_study_file, "--out", out, "--quiet"
-    )
+    status, stdout, _ = reproduce_both(capsys, failing_study_file, tiny_study_file, out)
     assert status == 0  # without --strict a claim not reproduced is a finding
     assert list(summaries(stdout)) == ["tiny_wrong", "tiny"]
     for name in ("tiny_wrong", "tiny"):  # every figure is written when its line is printed
@@ -383,9 +384,7 @@ def test_a_figure_failing_in_the_background_fails_its_study_only(
 ):
     out = tmp_path / "reports"
     failing_study_file.with_suffix(".figfail").write_text("")
-    status, stdout, stderr = run_cli(
-        capsys, "reproduce", failing_study_file, tiny_study_file, "--out", out, "--quiet"
-    )
+    status, stdout, stderr = reproduce_both(capsys, failing_study_file, tiny_study_file, out)
     assert status == 1 and set(summaries(stdout)) == {"tiny"}
     assert "study 'tiny_wrong' failed" in stderr and "frac" in stderr  # the drawing error
     assert stderr.splitlines()[-1].startswith("convstudy: 1 of 2 studies failed: tiny_wrong")

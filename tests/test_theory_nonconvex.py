@@ -106,6 +106,17 @@ def test_hessian_norm_double_well_by_finite_differences():
     assert np.isnan(h[[1, 3]]).all()
 
 
+def network_points(name: str, seed: int, bad: float):
+    """A study network and 10 points near random starts, rows 1 and 4 not finite (NaN, ``bad``);
+    returns the problem, the points and the indices of the finite rows."""
+    p = get_problem(name)
+    rng = np.random.default_rng(seed)
+    w = np.stack([p.random_initial_point(rng) for _ in range(10)])
+    w = w + 0.3 * rng.standard_normal(w.shape)
+    w[1, 3], w[4, 0] = np.nan, bad
+    return p, w, np.array([0, 2, 3, 5, 6, 7, 8, 9])
+
+
 @pytest.mark.parametrize("name", ["teacher_student", "tanh_network"])
 def test_hessian_norm_exact_agrees_with_finite_differences(name):
     # the study's networks (N = 500, d = 25 and 33) at 10 points, two of them not finite. The
@@ -113,13 +124,8 @@ def test_hessian_norm_exact_agrees_with_finite_differences(name):
     # eps_mach / eps rounding at eps = 1e-5; tests/test_problems_nonlinear.py), so their largest
     # |eigenvalues| differ by at most ||dH||_2 <= d max|dH| < 4e-8 relative; asserted 1e-6,
     # measured 5e-13 to 2e-11 (max|dH| / max|H| = 1.1e-10 and 1.8e-10).
-    p = get_problem(name)
-    rng = np.random.default_rng(11)
-    w = np.stack([p.random_initial_point(rng) for _ in range(10)])
-    w = w + 0.3 * rng.standard_normal(w.shape)
-    w[1, 3], w[4, 0] = np.nan, np.inf
-    exact, fd = T.hessian_norm(p, w), T.hessian_norm(GradOnly(p), w)
-    finite = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # the first rows = 8 finite rows
+    p, w, finite = network_points(name, seed=11, bad=np.inf)
+    exact, fd = T.hessian_norm(p, w), T.hessian_norm(GradOnly(p), w)  # rows = 8 finite rows
     assert np.isfinite(exact[finite]).all() and np.isnan(np.delete(exact, finite)).all()
     np.testing.assert_array_equal(np.isnan(fd), np.isnan(exact))
     np.testing.assert_allclose(exact[finite], fd[finite], rtol=1e-6)
@@ -164,13 +170,8 @@ def test_oracle_variance_networks_agree_with_the_generic_path(name):
     # in tests/test_problems_nonlinear.py: < 5e-13 relative; asserted 1e-12, measured 5.6e-16
     # and 1.0e-15); the non-finite rows are NaN on both paths, and an all-NaN w gives NaN (the
     # generic path used to fail there: the networks' sample_grads do not take zero rows).
-    p = get_problem(name)
-    rng = np.random.default_rng(12)
-    w = np.stack([p.random_initial_point(rng) for _ in range(10)])
-    w = w + 0.3 * rng.standard_normal(w.shape)
-    w[1, 3], w[4, 0] = np.nan, -np.inf
+    p, w, finite = network_points(name, seed=12, bad=-np.inf)
     fast, generic = T.oracle_variance(p, w), T.oracle_variance(SampleGradsOnly(p), w)
-    finite = np.array([0, 2, 3, 5, 6, 7, 8, 9])
     assert np.all(fast[finite] > 0) and np.isnan(np.delete(fast, finite)).all()
     np.testing.assert_array_equal(np.isnan(generic), np.isnan(fast))
     np.testing.assert_allclose(fast[finite], generic[finite], rtol=1e-12)
