@@ -411,25 +411,21 @@ def _run_all(studies, args, cache_dir=None) -> tuple[list, list[str]]:
         bar_format="{desc} {n_fmt}/{total_fmt} studies |{bar}| {elapsed}",
     )
 
-    def report(study, action) -> None:
-        """Run ``action``; on an error print it with its traceback and count the study failed."""
+    def report(study, action):
+        """``action()``, or None after printing its error with the traceback and counting the
+        study as failed."""
         try:
-            result = action()
+            return action()
         except ConnectionError:  # the cluster is gone: no point going on
             raise
-        except (ValueError, TypeError) as exc:
-            if getattr(exc, "condition", None) is not None:
+        except Exception as exc:
+            bad_condition = getattr(exc, "condition", None) is not None
+            if bad_condition and isinstance(exc, (ValueError, TypeError)):
                 raise  # a bad condition in the study: one line, exit 2 (see main)
             print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
             traceback.print_exc()
             failed.append(study.name)
             return None
-        except Exception:
-            print(f"{PROG}: study {study.name!r} failed:", file=sys.stderr)
-            traceback.print_exc()
-            failed.append(study.name)
-            return None
-        return result
 
     def finish(block: bool) -> None:
         """Print the lines of the studies whose outputs are written, in study order."""
