@@ -26,6 +26,7 @@ __all__ = [
     "write_figure",
     "write_figures",
     "FigureWriter",
+    "check_figure_formats",
     "close_figures",
     "markdown_table",
     "FIGURE_FORMATS",
@@ -36,6 +37,13 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 # fixed SVG ids and no timestamps: the same figure gives the same bytes
 matplotlib.rcParams["svg.hashsalt"] = "convstudy"
+
+
+def check_figure_formats(formats) -> None:
+    """A one-line error for a format that is not in :data:`FIGURE_FORMATS`."""
+    for fmt in formats:
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"Figure format must be one of {FIGURE_FORMATS}. Got {fmt!r}.")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -80,9 +88,8 @@ def write_figure(
     close it. Figures use constrained layout, so no second tight-bounding-box pass is drawn."""
     folder = Path(folder)
     paths = []
+    check_figure_formats(formats)
     for fmt in formats:
-        if fmt not in FIGURE_FORMATS:
-            raise ValueError(f"Figure format must be one of {FIGURE_FORMATS}. Got {fmt!r}.")
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         paths.append(
             atomic_write(
@@ -170,9 +177,7 @@ class FigureWriter:
         formats=("png",),
         then: Callable[[], None] | None = None,
     ) -> Future:
-        for fmt in formats:
-            if fmt not in FIGURE_FORMATS:
-                raise ValueError(f"Figure format must be one of {FIGURE_FORMATS}. Got {fmt!r}.")
+        check_figure_formats(formats)  # here, not in a worker: the caller gets the error
         if figures and self._workers is None:
             context = multiprocessing.get_context("spawn")  # no fork of a threaded process
             self._workers = ProcessPoolExecutor(

@@ -321,3 +321,17 @@ def test_a_figure_that_fails_in_the_background_fails_its_study_and_leaves_no_key
     assert (tmp_path / "bad" / "figures" / "loss.png").is_file()
     with pytest.raises(ValueError, match="n_jobs must be an integer >= 1. Got 0"):
         FigureWriter(0)
+
+
+def test_a_bad_figure_format_is_a_one_line_error_before_anything_is_drawn(tmp_path):
+    from convstudy.output import FigureWriter, write_figure
+
+    plt = __import__("matplotlib.pyplot").pyplot
+    message = r"Figure format must be one of \('png', 'svg'\)\. Got 'jpg'\."
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match=message):
+        write_figure(fig, tmp_path, "f", formats=("png", "jpg"))
+    assert not any(tmp_path.iterdir())  # not even the PNG
+    with FigureWriter(1) as writer, pytest.raises(ValueError, match=message):
+        writer.submit({"f": fig}, tmp_path, formats=("jpg",))  # in the caller, not a worker
+    plt.close(fig)
