@@ -263,19 +263,13 @@ class _OneHiddenLayerTanh(Problem):
     def _gradient_variance(self, w: np.ndarray) -> np.ndarray:
         """:meth:`gradient_variance` for one chunk of rows."""
         N, X = self.n_samples, self.X
-        t, yhat = self._forward(w, X)  # (R, N, h), (R, N)
-        e = yhat - self.y
-        a = self.unflatten(w)[2]
+        e, t, delta = self._backward(w, X, self.y)  # (R, N), (R, N, h), (R, N, h): c block
         mean = np.full(N, 1.0 / N)  # mean over samples as a product: (N,) @ (R, N, h)
-        buf = t * e[:, :, None]  # a block, e_i t_ij
+        buf = np.multiply(t, e[:, :, None], out=t)  # a block, e_i t_ij
         buf -= (mean @ buf)[:, None, :]
         total = np.einsum("rnh,rnh->r", buf, buf)
         centred = e - (e @ mean)[:, None]  # a0 block
         total += np.einsum("rn,rn->r", centred, centred)
-        delta = np.multiply(t, t, out=t)  # c block, delta_ij = e_i a_j (1 - t_ij^2), in place
-        np.subtract(1.0, delta, out=delta)
-        delta *= a[:, None, :]
-        delta *= e[:, :, None]
         G = np.swapaxes(delta, 1, 2) @ X / N  # (R, h, p)
         S = np.swapaxes(np.multiply(delta, delta, out=buf), 1, 2) @ np.einsum("ik,ik->i", X, X)
         delta -= (mean @ delta)[:, None, :]
