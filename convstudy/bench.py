@@ -32,15 +32,18 @@ What is measured
 - Per core (:func:`per_core`): the same least-squares problem with the compiled kernels held
   to one thread (:func:`convstudy._cores.set_thread_limit` (1)) against scikit-learn's
   ``SGDRegressor`` (single-threaded) in sample gradients per second: SGD b = 1 and Adam b = 1
-  at R = 1024, random reshuffling (and SGD with sampling with replacement). Beside them, a
-  hand-written single-purpose numba kernel (:func:`_hand_sgd`: plain SGD on least squares, one
-  replicate per ``prange`` task, its own xorshift64* stream per replicate, on one thread) on the
-  same data with the same samplers, plus a cyclic variant without random numbers: the fraction
-  of its throughput that the general engine reaches, and how much of the time is sampling.
-  The hand kernel is plain numba code, its four partial sums scalar; the engine holds them in
-  one vector register (:func:`convstudy._fast._dot`, the same sums to the bit), so it can pass
-  the hand kernel. Each is the fastest of ``--repeat`` runs after a warm-up run that compiles
-  or loads it, timed without tracing allocations (which slows the Python parts of a call).
+  at R = 1024, random reshuffling (and SGD with sampling with replacement). Beside each, a
+  hand-written single-purpose numba kernel of the same method (:func:`_hand_kernels`: plain
+  SGD or Adam on least squares and nothing else, one replicate per ``prange`` task, its own
+  xorshift64* stream per replicate, on one thread) on the same data with the same sampler,
+  plus a cyclic SGD run without random numbers: the fraction of its throughput that the
+  general engine reaches, and how much of the time is sampling. The hand-written Adam shows
+  what exact arithmetic allows: its square root and division per coordinate bound it as they
+  bound the engine. The hand kernels are plain numba code, their four partial sums scalar; the
+  engine holds them in one vector register (:func:`convstudy._fast._dot`, the same sums to the
+  bit), so it can pass them. Each is the fastest of ``--repeat`` runs after a warm-up run that
+  compiles or loads it, timed without tracing allocations (which slows the Python parts of a
+  call).
 
 Targets: all cores, SGD b = 1 least squares at R = 1024 at least 5x scikit-learn's SGD; per core,
 that configuration at least 3x, and Adam b = 1 at least 2x scikit-learn's plain SGD per sample.
@@ -86,6 +89,11 @@ SIZES = (64, 1024, 8192)
 TARGET = ("least squares", "SGD", 1024)  # Target: ratio >= 5 here, all cores
 TARGET_RATIO = 5.0
 PER_CORE_TARGETS = {"SGD": 3.0, "Adam": 2.0}  # per core, against scikit-learn's SGD per sample
+_HAND_PREFIX = "hand-written "
+_PER_CORE_RUNS = (  # (method, sampler) of the per-core table; hand-written and engine rows
+    (SETTINGS[0], "cyclic"), (SETTINGS[0], "replacement"), (SETTINGS[0], "reshuffle"),
+    (SETTINGS[2], "reshuffle"),
+)  # fmt: skip
 PER_CORE_COLUMNS = [
     "method", "sampler", "R", "n_steps", "samples/s", "stepping samples/s", "sklearn",
     "ratio", "stepping ratio", "of hand kernel", "cores",
@@ -185,23 +193,63 @@ def _n_steps(budget: float, n_rep: int, b: int, minimum: int) -> int:
 _SAMPLERS = {"cyclic": 0, "replacement": 1, "reshuffle": 2}
 
 
-def _hand_kernel():
-    """Compile (or load) the hand-written kernel on first use, so that importing this module
-    does not need numba."""
+def _hand_kernels():
+    """Compile (or load) the hand-written kernels on first use, so that importing this module
+    does not need numba: ``{"SGD": hand_sgd, "Adam": hand_adam}``."""
     global _HAND
     if _HAND is None:
         from numba import njit, prange
 
+        @njit(inline="always")
+        def next_index(sampler, t, n, x, perm, pos):
+            """(i, x, pos): the sample of step t and the stream's new state. Cyclic: i = t mod N,
+            no random numbers; with replacement: a multiply-shift of the high 32 bits of a
+            xorshift64* draw onto [0, N); random reshuffling: a Fisher-Yates permutation per
+            epoch (``perm``, shuffled in place) with the same draw."""
+            if sampler == 0:
+                return t % n, x, pos
+            if sampler == 2:
+                if pos == n:
+                    for k in range(n - 1, 0, -1):
+                        x ^= x >> np.uint64(12)
+                        x ^= x << np.uint64(25)
+                        x ^= x >> np.uint64(27)
+                        v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+                        m = np.int64((v * np.uint64(k + 1)) >> np.uint64(32))
+                        perm[k], perm[m] = perm[m], perm[k]
+                    pos = 0
+                return perm[pos], x, pos + 1
+            x ^= x >> np.uint64(12)
+            x ^= x << np.uint64(25)
+            x ^= x >> np.uint64(27)
+            v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+            return np.int64((v * np.uint64(n)) >> np.uint64(32)), x, pos
+
+        @njit(inline="always")
+        def residual(X, y, i, wr, d):
+            """x_i . w_r - y_i with four scalar partial sums, added as the engine's _dot."""
+            z0 = 0.0
+            z1 = 0.0
+            z2 = 0.0
+            z3 = 0.0
+            j = 0
+            while j + 4 <= d:
+                z0 += X[i, j] * wr[j]
+                z1 += X[i, j + 1] * wr[j + 1]
+                z2 += X[i, j + 2] * wr[j + 2]
+                z3 += X[i, j + 3] * wr[j + 3]
+                j += 4
+            while j < d:
+                z0 += X[i, j] * wr[j]
+                j += 1
+            return ((z0 + z1) + (z2 + z3)) - y[i]
+
         @njit(cache=True, parallel=True, nogil=True)
         def hand_sgd(X, y, w, lr, n_steps, seeds, sampler):
-            """Plain SGD, b = 1, least squares: w_r <- w_r - lr (x_i . w_r - y_i) x_i.
+            """Plain SGD, b = 1, least squares: w_r <- w_r - (lr (x_i . w_r - y_i)) x_i.
 
-            One replicate per prange task, its parameters in a local copy; the sample i comes
-            from a xorshift64* stream per replicate: cyclic (i = t mod N, no random numbers),
-            with replacement (multiply-shift of the high 32 bits onto [0, N)) or random
-            reshuffling (a Fisher-Yates permutation per epoch, the same multiply-shift draw).
-            The dot product uses four partial sums like the engine's kernels.
-            """
+            One replicate per prange task, its parameters in a local copy; the sample i from
+            ``next_index`` with the replicate's own xorshift64* stream."""
             n_rep, d = w.shape
             n = X.shape[0]
             for r in prange(n_rep):
@@ -210,66 +258,68 @@ def _hand_kernel():
                 perm = np.arange(n) if sampler == 2 else np.arange(1)
                 pos = n
                 for t in range(n_steps):
-                    if sampler == 0:
-                        i = t % n
-                    else:
-                        if sampler == 2 and pos == n:
-                            for k in range(n - 1, 0, -1):
-                                x ^= x >> np.uint64(12)
-                                x ^= x << np.uint64(25)
-                                x ^= x >> np.uint64(27)
-                                v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
-                                m = np.int64((v * np.uint64(k + 1)) >> np.uint64(32))
-                                perm[k], perm[m] = perm[m], perm[k]
-                            pos = 0
-                        if sampler == 2:
-                            i = perm[pos]
-                            pos += 1
-                        else:
-                            x ^= x >> np.uint64(12)
-                            x ^= x << np.uint64(25)
-                            x ^= x >> np.uint64(27)
-                            v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
-                            i = np.int64((v * np.uint64(n)) >> np.uint64(32))
-                    z0 = 0.0
-                    z1 = 0.0
-                    z2 = 0.0
-                    z3 = 0.0
-                    j = 0
-                    while j + 4 <= d:
-                        z0 += X[i, j] * wr[j]
-                        z1 += X[i, j + 1] * wr[j + 1]
-                        z2 += X[i, j + 2] * wr[j + 2]
-                        z3 += X[i, j + 3] * wr[j + 3]
-                        j += 4
-                    while j < d:
-                        z0 += X[i, j] * wr[j]
-                        j += 1
-                    step = lr * (((z0 + z1) + (z2 + z3)) - y[i])
+                    i, x, pos = next_index(sampler, t, n, x, perm, pos)
+                    step = lr * residual(X, y, i, wr, d)
                     for j in range(d):
                         wr[j] -= step * X[i, j]
                 for j in range(d):
                     w[r, j] = wr[j]
 
-        _HAND = hand_sgd
+        @njit(cache=True, parallel=True, nogil=True)
+        def hand_adam(X, y, w, lr, n_steps, seeds, sampler):
+            """Adam (torch.optim.Adam's defaults: betas (0.9, 0.999), eps 1e-8, bias correction),
+            b = 1, least squares, with g = (x_i . w_r - y_i) x_i: m <- b1 m + (1 - b1) g,
+            v <- b2 v + (1 - b2) g^2, w <- w - lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t)
+            + eps), its two factors computed once per step for all replicates, as the engine
+            does (:func:`convstudy.optim.rules._adam_factors`). Replicates and samples as
+            :func:`hand_sgd`; no branch for options it lacks."""
+            b1, b2, eps = 0.9, 0.999, 1e-8
+            n_rep, d = w.shape
+            n = X.shape[0]
+            t_1 = np.arange(1, n_steps + 1).astype(np.float64)
+            steps = lr / (1.0 - np.power(b1, t_1))  # once per step, for every replicate
+            inv_c2 = 1.0 / np.sqrt(1.0 - np.power(b2, t_1))
+            for r in prange(n_rep):
+                x = np.uint64(seeds[r]) | np.uint64(1)
+                wr = w[r].copy()
+                m = np.zeros(d)
+                v = np.zeros(d)
+                perm = np.arange(n) if sampler == 2 else np.arange(1)
+                pos = n
+                for t in range(n_steps):
+                    i, x, pos = next_index(sampler, t, n, x, perm, pos)
+                    e = residual(X, y, i, wr, d)
+                    step, c2 = steps[t], inv_c2[t]
+                    for j in range(d):
+                        g = e * X[i, j]
+                        m[j] = b1 * m[j] + (1.0 - b1) * g
+                        v[j] = b2 * v[j] + (1.0 - b2) * (g * g)
+                        wr[j] = wr[j] - step * (m[j] / (np.sqrt(v[j]) * c2 + eps))
+                for j in range(d):
+                    w[r, j] = wr[j]
+
+        _HAND = {"SGD": hand_sgd, "Adam": hand_adam}
     return _HAND
 
 
 _HAND = None
 
 
-def run_hand(problem, sampler: str, n_rep: int, n_steps: int) -> dict:
-    """One timed run of the hand-written kernel (:func:`_hand_kernel`) on the current number
-    of numba threads."""
-    kernel = _hand_kernel()
+def run_hand(
+    problem, method: str, sampler: str, n_rep: int, n_steps: int, lr: float,
+    w: np.ndarray | None = None,
+) -> dict:  # fmt: skip
+    """One timed run of the hand-written kernel of ``method`` ("SGD" or "Adam",
+    :func:`_hand_kernels`) on the current number of numba threads, from ``w`` (R, d), updated
+    in place (zeros by default)."""
+    kernel = _hand_kernels()[method]
     X = np.ascontiguousarray(problem.X, dtype=np.float64)
     y = np.ascontiguousarray(problem.y, dtype=np.float64)
-    w = np.zeros((n_rep, X.shape[1]))
+    w = np.zeros((n_rep, X.shape[1])) if w is None else w
     seeds = np.arange(1, n_rep + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    lr = 0.01 / problem.L
     _, wall, cpu = _cpu_wall(lambda: kernel(X, y, w, lr, n_steps, seeds, _SAMPLERS[sampler]))
     if not np.isfinite(w).all():
-        raise RuntimeError("the hand-written kernel diverged")
+        raise RuntimeError(f"the hand-written {method} kernel diverged")
     samples = n_rep * n_steps
     return {"samples/s": samples / wall, "stepping samples/s": samples / wall,
             "cores": cpu / wall, "n_steps": n_steps}  # fmt: skip
@@ -277,11 +327,11 @@ def run_hand(problem, sampler: str, n_rep: int, n_steps: int) -> dict:
 
 def per_core(samples: float = 3e7, n_rep: int = 1024, repeat: int = 3) -> pd.DataFrame:
     """Per-core throughput on least squares (d = 32, N = 2000) with one thread: the engine's
-    SGD b = 1 (reshuffle, replacement) and Adam b = 1 (reshuffle), the hand-written kernel
-    (cyclic, replacement, reshuffle), each against scikit-learn's SGDRegressor; about
-    ``samples`` sample gradients per run, the fastest of ``repeat`` runs. Columns
-    :data:`PER_CORE_COLUMNS`; ``of hand kernel`` is a row's stepping throughput over the hand
-    kernel's with the same sampler."""
+    SGD b = 1 (reshuffle, replacement) and Adam b = 1 (reshuffle), the hand-written kernels
+    (SGD: cyclic, replacement, reshuffle; Adam: reshuffle), each against scikit-learn's
+    SGDRegressor; about ``samples`` sample gradients per run, the fastest of ``repeat`` runs.
+    Columns :data:`PER_CORE_COLUMNS`; ``of hand kernel`` is a row's stepping throughput over
+    the hand-written kernel's of the same method and sampler."""
     import numba
 
     from ._cores import _LIMIT, set_thread_limit
@@ -290,20 +340,26 @@ def per_core(samples: float = 3e7, n_rep: int = 1024, repeat: int = 3) -> pd.Dat
     sk = _best(sklearn_rate, ("least squares", problem, int(samples / 5)), repeat, "rate")
     n_steps = _n_steps(samples, n_rep, 1, 20)
     limit, threads = _LIMIT[0], numba.get_num_threads()
-    rows = []
+    rows, hand_rate = [], {}
     set_thread_limit(1)
     numba.set_num_threads(1)
     try:
-        for sampler in ("cyclic", "replacement", "reshuffle"):
-            run_hand(problem, sampler, n_rep, 20)  # compile or load
-            res = _best(run_hand, (problem, sampler, n_rep, n_steps), repeat, "samples/s")
-            rows.append({"method": "hand-written SGD", "sampler": sampler, **res})
-        for setting, sampler in [(SETTINGS[0], "reshuffle"), (SETTINGS[0], "replacement"),
-                                 (SETTINGS[2], "reshuffle")]:  # fmt: skip
+        for setting, sampler in _PER_CORE_RUNS:
+            lr = setting.step / problem.L if setting.relative else setting.step
+            hand = (problem, setting.label, sampler, n_rep)
+            run_hand(*hand, 20, lr)  # compile or load
+            res = _best(run_hand, (*hand, n_steps, lr), repeat, "samples/s")
+            hand_rate[setting.label, sampler] = res["samples/s"]
+            rows.append({"method": f"{_HAND_PREFIX}{setting.label}", "sampler": sampler,
+                         "of hand kernel": 1.0, **res})  # fmt: skip
+        for setting, sampler in _PER_CORE_RUNS:
+            if (setting.label, sampler) == ("SGD", "cyclic"):
+                continue  # the hand kernel's cyclic run shows the cost of sampling only
             run_ours(problem, setting, n_rep, 20, "fast", sampler)  # compile or load
             res = _best(run_ours, (problem, setting, n_rep, n_steps, "fast", sampler, False),
                         repeat, "samples/s")  # fmt: skip
             res["stepping samples/s"] = res["stepping steps/s"] * setting.batch_size
+            res["of hand kernel"] = res["stepping samples/s"] / hand_rate[setting.label, sampler]
             rows.append({"method": setting.label, "sampler": sampler, **res})
     finally:
         set_thread_limit(limit)
@@ -313,8 +369,6 @@ def per_core(samples: float = 3e7, n_rep: int = 1024, repeat: int = 3) -> pd.Dat
     table["sklearn"] = sk["rate"]
     table["ratio"] = table["samples/s"] / sk["rate"]
     table["stepping ratio"] = table["stepping samples/s"] / sk["rate"]
-    hand = table[table.method == "hand-written SGD"].set_index("sampler")["samples/s"]
-    table["of hand kernel"] = table["stepping samples/s"] / table["sampler"].map(hand)
     return table[PER_CORE_COLUMNS]
 
 
@@ -327,7 +381,8 @@ def print_per_core(table: pd.DataFrame) -> None:
         shown[col] = shown[col].map("{:.2f}".format)
     print("\nPer core (the compiled kernels on one thread; scikit-learn's SGDRegressor is")
     print("single-threaded): least squares d=32, N=2000, b=1, samples = sample gradients;")
-    print("'of hand kernel' = stepping samples/s over the hand-written kernel's, same sampler:")
+    print("'of hand kernel' = stepping samples/s over the hand-written kernel's, same method and")
+    print("sampler:")
     print(shown.to_string(index=False))
     rows = table.set_index(["method", "sampler"])
     for method, target in PER_CORE_TARGETS.items():
@@ -345,7 +400,14 @@ def print_per_core(table: pd.DataFrame) -> None:
         print(
             f"The engine's SGD b=1 reaches {rows.loc[('SGD', 'reshuffle'), 'of hand kernel']:.0%}"
             f" (reshuffle) and {rows.loc[('SGD', 'replacement'), 'of hand kernel']:.0%} "
-            "(replacement) of the hand-written kernel's throughput per core."
+            "(replacement) of the hand-written SGD kernel's throughput per core."
+        )
+    if ("Adam", "reshuffle") in rows.index:
+        hand = rows.loc[(f"{_HAND_PREFIX}Adam", "reshuffle")]
+        print(
+            f"The engine's Adam b=1 reaches {rows.loc[('Adam', 'reshuffle'), 'of hand kernel']:.0%}"
+            f" of the hand-written Adam kernel's throughput per core; that kernel itself runs at "
+            f"{hand['ratio']:.2f}x scikit-learn's plain SGD per sample."
         )
 
 

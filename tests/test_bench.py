@@ -69,15 +69,49 @@ def test_per_core_table(restore_limit, capsys):
     assert list(table.columns) == bench.PER_CORE_COLUMNS
     assert set(zip(table["method"], table["sampler"])) == {
         ("hand-written SGD", "cyclic"), ("hand-written SGD", "replacement"),
-        ("hand-written SGD", "reshuffle"), ("SGD", "reshuffle"), ("SGD", "replacement"),
-        ("Adam", "reshuffle"),
+        ("hand-written SGD", "reshuffle"), ("hand-written Adam", "reshuffle"),
+        ("SGD", "reshuffle"), ("SGD", "replacement"), ("Adam", "reshuffle"),
     }  # fmt: skip
     assert (table["ratio"] > 0).all() and (table["of hand kernel"] > 0).all()
+    # each engine row is divided by the hand-written kernel of its own method and sampler
+    rate = table.set_index(["method", "sampler"])
+    for method, sampler in [("SGD", "replacement"), ("Adam", "reshuffle")]:
+        row, hand = rate.loc[(method, sampler)], rate.loc[(f"hand-written {method}", sampler)]
+        assert row["of hand kernel"] == pytest.approx(
+            row["stepping samples/s"] / hand["samples/s"], rel=1e-12
+        )
     bench.print_per_core(table)
     out = capsys.readouterr().out
     assert "Target: per core, SGD" in out and "Target: per core, Adam" in out
+    assert "of the hand-written Adam kernel's throughput" in out
     assert "issue" not in out.lower()
     assert _cores._LIMIT[0] == limit  # the limit is restored
+
+
+@pytest.mark.parametrize(
+    ("method", "optimizer", "lr"), [("SGD", "sgd", 0.01), ("Adam", "adam", 1e-2)]
+)
+def test_hand_kernels_compute_their_method(method, optimizer, lr):
+    """The hand-written kernels are the methods they stand for: with the cyclic sampler (no
+    random numbers) they reach the engine's parameters to rounding (1e-12 relative, the
+    engines' own parity), after enough steps that the parameters have moved far from 0."""
+    problem = bench._problems()["least squares"]
+    d, n_steps = problem.dim, 3 * problem.n_samples + 7
+    lr = lr / problem.L if method == "SGD" else lr
+    coords = {f"w{j}": (lambda w, j=j: w[:, j]) for j in range(d)}
+    frame = simulate(
+        problem, optimizer, lr, n_steps=n_steps, sampler="cyclic", n_replicates=2,
+        w0=np.zeros(d), record=[n_steps], observe=coords, engine="fast", seed=0,
+    )  # fmt: skip
+    engine_w = frame[frame.step == n_steps][list(coords)].to_numpy()
+    w = np.zeros((2, d))
+    bench.run_hand(problem, method, "cyclic", 2, n_steps, lr, w)
+    assert np.abs(engine_w).min() > 1e-3  # every coordinate moved
+    np.testing.assert_allclose(w, engine_w, rtol=1e-12)
+    # and a wrong step size is caught: the comparison can fail
+    other = np.zeros((2, d))
+    bench.run_hand(problem, method, "cyclic", 2, n_steps, lr * (1 + 1e-6), other)
+    assert not np.allclose(other, engine_w, rtol=1e-12, atol=0)
 
 
 def test_bench_main_quick_path(tmp_path, capsys):
