@@ -84,6 +84,13 @@ def test_per_core_table(restore_limit, capsys):
     out = capsys.readouterr().out
     assert "Target: per core, SGD" in out and "Target: per core, Adam" in out
     assert "of the hand-written Adam kernel's throughput" in out
+    for method, target in bench.PER_CORE_TARGETS.items():  # each verdict from its own ratio
+        met = rate.loc[(method, "reshuffle"), "ratio"] >= target
+        line = next(x for x in out.splitlines() if x.startswith(f"Target: per core, {method}"))
+        assert line.endswith(": met" if met else ": NOT met")
+    bench.print_per_core(table, judged=False)  # a --quick run is too short to judge
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("Target")]
+    assert len(lines) == 2 and all("not judged (--quick" in x for x in lines)
     assert "issue" not in out.lower()
     assert _cores._LIMIT[0] == limit  # the limit is restored
 
