@@ -122,8 +122,10 @@ def _rule_of(optimizer: Optimizer) -> tuple[Rule, dict] | None:
 
 
 def _check_hyperparams(optimizer: Optimizer, rule: Rule, params: dict) -> None:
-    """Refuse an optimizer whose ``hyperparams`` are not the values its rule runs with."""
+    """Refuse an optimizer whose ``hyperparams`` are not the values its rule runs with (or,
+    for those that selected the rule, the values that selected it)."""
     allowed = ", ".join(repr(h) for h in rule.hyperparams) or "none"
+    params = {**params, **optimizer.update.selected}
     for key, value in optimizer.hyperparams.items():
         if key not in params:
             raise ValueError(

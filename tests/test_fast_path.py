@@ -238,6 +238,11 @@ def test_hyperparameters_the_rule_does_not_run_with_are_refused():
     other = adam._replace(hyperparams={**adam.hyperparams, "beta1": 0.5})
     with pytest.raises(ValueError, match="beta1=0.5"):
         simulate(problem, other, 0.01, n_steps=5, engine="fast")
+    # a hyper-parameter that chose the rule is held to its value too: plain Adam's rule
+    # shown as AMSGrad would run without the max buffer
+    ams = adam._replace(hyperparams={**adam.hyperparams, "amsgrad": True})
+    with pytest.raises(ValueError, match="amsgrad=True of optimizer 'adam' differs"):
+        simulate(problem, ams, 0.01, n_steps=5, engine="fast")
 
 
 @rule(hyperparams=("scale",))

@@ -596,10 +596,20 @@ def test_a_rule_runs_on_arrays_with_each_replicates_step_number():
 
 
 def test_builtin_rules_declare_what_they_consume():
-    for name in ("sgd", "adagrad", "rmsprop", "adam", "rprop"):
+    for name in ("sgd", "adagrad", "rmsprop", "adam", "amsgrad", "rprop"):
         opt = get_optimizer(name)
         assert isinstance(opt.update.rule, Rule) and opt.update.rule.name == name
-        assert set(opt.hyperparams) <= set(opt.update.rule.hyperparams)
+        shown = set(opt.update.rule.hyperparams) | set(opt.update.selected)
+        assert set(opt.hyperparams) <= shown
+    # "adam" shows amsgrad, which chose its rule: AMSGrad's keeps the third buffer, Adam's not
+    for flag, rule_name, fields in [(False, "adam", ("count", "exp_avg", "exp_avg_sq")),
+                                    (True, "amsgrad", ("count", "exp_avg", "exp_avg_sq",
+                                                       "max_exp_avg_sq"))]:  # fmt: skip
+        opt = optim.adam(amsgrad=flag)
+        assert opt.update.rule.name == rule_name and opt.update.selected == {"amsgrad": flag}
+        assert opt.hyperparams["amsgrad"] is flag and "amsgrad" not in opt.update.params
+        assert opt.init(W0)._fields == fields
+        assert get_optimizer("adam", **opt.hyperparams).update.rule is opt.update.rule
     # "nesterov" fixes two of the SGD rule's hyper-parameters and shows the others
     assert optim.nesterov().update.params == {
         "momentum": 0.9, "dampening": 0.0, "nesterov": True, "weight_decay": 0.0
@@ -619,6 +629,15 @@ def test_a_hyperparameter_the_rule_does_not_declare_is_an_error():
         averaged.optimizer("averaged", {"beta": 0.9, "start": 0.0, "wd": 0}, fixed={"wd": 1.0})
     with pytest.raises(TypeError, match="'beta' of optimizer 'averaged' must be a float or a"):
         averaged.optimizer("averaged", {"beta": "0.9", "start": 0.0, "wd": 0.0})
+    # selected_by names shown hyper-parameters that the rule does not take
+    opt = averaged.optimizer(
+        "averaged", {"beta": 0.9, "start": 0.0, "wd": 0.0, "fancy": True}, selected_by=("fancy",)
+    )
+    assert opt.hyperparams["fancy"] is True and "fancy" not in opt.update.params
+    for hp, selected in [({"beta": 0.9, "start": 0.0, "wd": 0.0}, ("fancy",)),
+                         ({"beta": 0.9, "start": 0.0, "wd": 0.0}, ("beta",))]:  # fmt: skip
+        with pytest.raises(ValueError, match="'selected_by' entry '(fancy|beta)' of optimizer"):
+            averaged.optimizer("averaged", hp, selected_by=selected)
 
 
 def _step(g, w, t, lr, m, beta):

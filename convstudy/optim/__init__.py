@@ -22,6 +22,7 @@ from .base import (
 from .rules import (
     AdagradState,
     AdamState,
+    AmsgradState,
     RmspropState,
     RpropState,
     SgdState,
@@ -46,6 +47,7 @@ __all__ = [
     "AdagradState",
     "RmspropState",
     "AdamState",
+    "AmsgradState",
     "RpropState",
     "sgd",
     "momentum",

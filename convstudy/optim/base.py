@@ -288,21 +288,38 @@ class Rule:
         )
 
     def optimizer(
-        self, name: str, hyperparams: Mapping[str, Any], *, fixed: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        hyperparams: Mapping[str, Any],
+        *,
+        fixed: Mapping[str, Any] | None = None,
+        selected_by: tuple[str, ...] = (),
     ) -> Optimizer:
         """An :class:`Optimizer` named ``name`` running this rule.
 
         ``hyperparams`` (shown in ``Optimizer.hyperparams``, and what
         ``get_optimizer(name, **hyperparams)`` passes back to the factory) and ``fixed`` (values
         the factory fixes, e.g. ``nesterov=True`` for "nesterov") together must give every
-        declared hyper-parameter exactly once. Values must be bools or real numbers (made
-        floats). Raises ``ValueError`` naming any undeclared or missing hyper-parameter.
+        declared hyper-parameter exactly once. ``selected_by`` names the entries of
+        ``hyperparams`` with which the factory chose this rule among several and which the rule
+        therefore does not take (``amsgrad`` for "adam": AMSGrad's rule keeps a third moment
+        buffer that plain Adam would load and store at every step for nothing); they are shown,
+        never passed to the rule. Values must be bools or real numbers (made floats). Raises
+        ``ValueError`` naming any undeclared or missing hyper-parameter.
         """
         fixed = dict(fixed or {})
-        given = {**dict(hyperparams), **fixed}
+        selected = {k: hyperparams[k] for k in selected_by if k in hyperparams}
+        given = {**{k: v for k, v in hyperparams.items() if k not in selected}, **fixed}
         allowed = ", ".join(repr(h) for h in self.hyperparams) or "none"
+        for key in selected_by:
+            if key not in hyperparams or key in self.hyperparams or key in fixed:
+                raise ValueError(
+                    f"The 'selected_by' entry {key!r} of optimizer {name!r} must be a shown "
+                    f"hyper-parameter that its rule {self.name!r} does not take; the rule takes "
+                    f"{allowed}."
+                )
         for key in [*hyperparams, *fixed]:
-            if key not in self.hyperparams:
+            if key not in self.hyperparams and key not in selected:
                 raise ValueError(
                     f"The hyper-parameter {key!r} of optimizer {name!r} is not one that its rule "
                     f"{self.name!r} consumes; the rule takes {allowed}."
@@ -318,12 +335,13 @@ class Rule:
                 f"rule {self.name!r} needs; the rule takes {allowed}."
             )
         params = {h: _plain(given[h], h, name) for h in self.hyperparams}
-        shown = {k: params[k] for k in hyperparams}
+        selected = {k: _plain(v, k, name) for k, v in selected.items()}
+        shown = {k: selected[k] if k in selected else params[k] for k in hyperparams}
         return Optimizer(
             name=name,
             hyperparams=shown,
             init=RuleInit(self, params, f"{name}.init"),
-            update=RuleUpdate(self, params, f"{name}.update"),
+            update=RuleUpdate(self, params, f"{name}.update", selected),
         )
 
 
@@ -389,13 +407,15 @@ class RuleUpdate:
 
     The step number of each replicate is its own ``count + 1``, so replicates frozen for a while
     resume exactly where they stopped. ``rule`` and ``params`` (every declared hyper-parameter)
-    are what the compiled path reads.
+    are what the compiled path reads; ``selected`` holds the shown hyper-parameters that chose
+    the rule (``Rule.optimizer``'s ``selected_by``).
     """
 
-    __slots__ = ("rule", "params", "owner")
+    __slots__ = ("rule", "params", "owner", "selected")
 
-    def __init__(self, rule: Rule, params: dict, owner: str):
+    def __init__(self, rule: Rule, params: dict, owner: str, selected: dict | None = None):
         self.rule, self.params, self.owner = rule, params, owner
+        self.selected = dict(selected or {})
 
     def __call__(
         self, g: Any, w: Any, state: tuple, lr: Any
