@@ -459,9 +459,7 @@ def _adam_factors(t, lr, beta1, beta2, bias_correction):
     return lr, 1.0
 
 
-def _adam_update(
-    g, w, t, step, inv_c2, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay
-):  # fmt: skip
+def _adam_update(g, w, t, step, inv_c2, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay):
     """One coordinate of :func:`adam`; ``step`` and ``inv_c2`` are the bias corrections
     (multiplying by ``inv_c2 = 1`` without correction is exact)."""
     if weight_decay != 0.0:
