@@ -201,6 +201,15 @@ def _hand_kernels():
         from numba import njit, prange
 
         @njit(inline="always")
+        def xorshift_high32(x):
+            """(x, v): the next state of a xorshift64* stream and the high 32 bits of its
+            output."""
+            x ^= x >> np.uint64(12)
+            x ^= x << np.uint64(25)
+            x ^= x >> np.uint64(27)
+            return x, (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+
+        @njit(inline="always")
         def next_index(sampler, t, n, x, perm, pos):
             """(i, x, pos): the sample of step t and the stream's new state. Cyclic: i = t mod N,
             no random numbers; with replacement: a multiply-shift of the high 32 bits of a
@@ -211,18 +220,12 @@ def _hand_kernels():
             if sampler == 2:
                 if pos == n:
                     for k in range(n - 1, 0, -1):
-                        x ^= x >> np.uint64(12)
-                        x ^= x << np.uint64(25)
-                        x ^= x >> np.uint64(27)
-                        v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+                        x, v = xorshift_high32(x)
                         m = np.int64((v * np.uint64(k + 1)) >> np.uint64(32))
                         perm[k], perm[m] = perm[m], perm[k]
                     pos = 0
                 return perm[pos], x, pos + 1
-            x ^= x >> np.uint64(12)
-            x ^= x << np.uint64(25)
-            x ^= x >> np.uint64(27)
-            v = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+            x, v = xorshift_high32(x)
             return np.int64((v * np.uint64(n)) >> np.uint64(32)), x, pos
 
         @njit(inline="always")
